@@ -1,0 +1,144 @@
+# Siamese Ensembles for Darknet.
+#
+# make              fetch Debian's `darknet` source (once), apply patches/ to a pristine copy, build
+#                   plugin/ into ./darknet, ./libdarknet.so, ./libdarknet.a and include/darknet.h
+# make test         unit tests (cmocka), integration tests driving ./darknet, GPU compile check
+# make deps         install missing build dependencies with apt-get (sudo when not root)
+# make clean        remove build products; make distclean also removes the fetched source
+#
+# Options (same names as Darknet's own Makefile): OPENCV=1 (default) GPU=0 CUDNN=0 OPENMP=0 DEBUG=0
+#   ARCH="-gencode arch=compute_90,code=sm_90"   (GPU=1 only; CUDA 13 has no compute_30/35)
+#   CUDA_DIR=/usr/local/cuda   DARKNET_SRC=/path/to/unpacked/debian/darknet/source
+
+DEBIAN_VERSION := 0.0.0+git20180914.61c9d02e-2
+
+GPU      = 0
+CUDNN    = 0
+OPENCV   = 1
+OPENMP   = 0
+DEBUG    = 0
+ARCH     = -gencode arch=compute_90,code=sm_90
+CUDA_DIR = /usr/local/cuda
+NVCC     = $(CUDA_DIR)/bin/nvcc
+CC       = gcc
+
+ROOT  := $(CURDIR)
+BUILD := $(ROOT)/build
+DK    := $(BUILD)/darknet
+
+# One object folder per configuration, so switching GPU=1 and back never mixes objects.
+CONFIG := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENCV)),-cv)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(DEBUG)),-debug)
+OBJDIR := $(BUILD)/obj/$(CONFIG)
+
+ifdef DARKNET_SRC
+PRISTINE := $(abspath $(DARKNET_SRC))
+else
+PRISTINE := $(BUILD)/src/darknet-src
+endif
+
+PATCHES := $(sort $(wildcard $(ROOT)/patches/*.patch))
+
+# Packages a build needs; `make deps` installs the missing ones.
+DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config
+ifeq ($(OPENCV),1)
+DEPS_BUILD += libopencv-dev
+endif
+DEPS_TEST := libcmocka-dev
+
+# ---- plugin objects: our code, our flags -------------------------------------------------------
+# No -ffast-math here (Darknet uses -Ofast): the plugin's NaN checks and tests must be able to fail.
+PLUGIN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -I$(CUDA_DIR)/include) $(if $(filter 1,$(CUDNN)),-DCUDNN) $(if $(filter 1,$(OPENCV)),-DOPENCV)
+PLUGIN_OPT  := $(if $(filter 1,$(DEBUG)),-O0 -g,-O2 -g)
+PLUGIN_CFLAGS := -std=gnu11 $(PLUGIN_OPT) -Wall -Wextra -fPIC -fno-fast-math -pthread \
+                 -I$(DK)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(EXTRA_CFLAGS)
+PLUGIN_SRC  := $(wildcard plugin/*.c)
+PLUGIN_OBJS := $(patsubst plugin/%.c,$(OBJDIR)/plugin/%.o,$(PLUGIN_SRC))
+PLUGIN_LDFLAGS := $(EXTRA_LDFLAGS)
+
+DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DEBUG) \
+          ARCH='$(ARCH)' CUDA_DIR='$(CUDA_DIR)' NVCC='$(NVCC)' CC='$(CC)' \
+          OBJDIR='$(OBJDIR)/' EXEC='$(OBJDIR)/darknet' SLIB='$(OBJDIR)/libdarknet.so' \
+          ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)'
+
+.PHONY: all deps deps-check host test clean distclean FORCE
+.DELETE_ON_ERROR:
+
+all: host
+
+deps:
+	@scripts/deps.sh install $(DEPS_BUILD) $(DEPS_TEST)
+
+# `make` installs what is missing itself (a no-op, fast, when everything is there).
+deps-check:
+	@scripts/deps.sh ensure $(DEPS_BUILD)
+
+# ---- Darknet's source: fetched once, or DARKNET_SRC -----------------------------------------------
+$(BUILD)/src/darknet-src/debian/changelog: | deps-check
+	scripts/fetch-darknet.sh $(BUILD)/src $(DEBIAN_VERSION)
+
+# Which pristine tree the patched copy comes from; rewritten only when it changes.
+$(BUILD)/origin: FORCE | $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
+	@mkdir -p $(BUILD)
+	@$(if $(DARKNET_SRC),scripts/check-darknet-src.sh '$(PRISTINE)' '$(DEBIAN_VERSION)')
+	@echo '$(PRISTINE)' | cmp -s - $@ || echo '$(PRISTINE)' > $@
+
+# A fresh copy of the pristine tree with every patch applied in order. Any change to a patch or to
+# the origin redoes the whole copy (never a patch applied twice) and drops all objects built from
+# the old copy (a removed patch would otherwise leave newer, stale objects behind).
+$(DK)/.patched: $(BUILD)/origin $(PATCHES)
+	@rm -rf $(DK).tmp $(BUILD)/obj
+	@mkdir -p $(DK).tmp
+	@tar -C '$(PRISTINE)' --exclude=./.pc --exclude=./debian --exclude=./.git -cf - . | tar -C $(DK).tmp -xf -
+	@for p in $(PATCHES); do \
+	    echo "applying patches/$$(basename $$p)"; \
+	    patch -d $(DK).tmp -p1 --batch --forward --no-backup-if-mismatch --quiet < $$p \
+	        || { echo "patches/$$(basename $$p) does not apply to $(PRISTINE)" >&2; exit 1; }; \
+	done
+	@rm -rf $(DK) && mv $(DK).tmp $(DK) && touch $@
+
+# ---- build -------------------------------------------------------------------------------------
+$(OBJDIR)/plugin/%.o: plugin/%.c $(DK)/.patched
+	@mkdir -p $(@D)
+	$(CC) $(PLUGIN_CFLAGS) -MMD -MP -c $< -o $@
+
+-include $(PLUGIN_OBJS:.o=.d)
+
+host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
+	@mkdir -p $(OBJDIR)
+	@$(MAKE) --no-print-directory -C $(DK) $(DK_VARS) $(OBJDIR)/libdarknet.so $(OBJDIR)/darknet
+	@mkdir -p include
+	@for f in darknet libdarknet.so libdarknet.a; do cmp -s $(OBJDIR)/$$f $$f || cp $(OBJDIR)/$$f $$f; done
+	@cmp -s $(DK)/include/darknet.h include/darknet.h || cp $(DK)/include/darknet.h include/darknet.h
+	@cmp -s plugin/plugin.h include/darknet_plugin.h || cp plugin/plugin.h include/darknet_plugin.h
+
+# ---- tests -------------------------------------------------------------------------------------
+TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \
+               -I$(ROOT)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS)
+TEST_LIBS   := $(ROOT)/libdarknet.a -lm -pthread \
+               $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++) \
+               $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++)
+UNIT_SRC   := $(wildcard tests/unit/test_*.c)
+UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+TOOL_SRC   := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+
+$(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LIBS) -lcmocka
+
+$(BUILD)/tests/%: tests/tools/%.c libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LIBS)
+
+test: host
+	@scripts/deps.sh ensure $(DEPS_TEST)
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS)
+	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' tests/run.sh $(UNIT_BINS)
+
+clean:
+	rm -rf $(BUILD)/obj $(BUILD)/tests darknet libdarknet.so libdarknet.a include
+
+distclean: clean
+	rm -rf $(BUILD)
+
+FORCE:

@@ -1,0 +1,43 @@
+#!/bin/bash
+# tests/run.sh UNIT_BIN...: run the unit test programs given, then every tests/integration/*.sh,
+# and print one closing line "N passed, N failed, N skipped". Exit 1 if anything failed.
+#
+# An integration test is a bash script run from the repository root with these variables set:
+#   DARKNET  absolute path of the built ./darknet      TOOLS  folder of built tests/tools programs
+#   BUILD    the build folder                          TMPDIR a fresh folder of its own
+# It exits 0 (pass), 77 after printing "skipped: <reason>" (what the machine lacks), or else fails.
+# CI sets CI=true: there a skip counts as a failure, since CI has root, CUDA and clang.
+# TESTS=pattern runs only the tests whose name contains the pattern.
+set -u
+cd "$(dirname "$0")/.."
+export BUILD=${BUILD:-$PWD/build} DARKNET=$PWD/darknet TOOLS=${BUILD:-$PWD/build}/tests
+pass=0 fail=0 skip=0 failed=()
+logdir=$BUILD/test-logs
+rm -rf "$logdir"; mkdir -p "$logdir"
+
+run_one() {  # name, command...
+    local name=$1; shift
+    case "$name" in *"${TESTS:-}"*) ;; *) return ;; esac
+    local log=$logdir/$(echo "$name" | tr '/ ' '__').log t0=$SECONDS rc
+    local tmp; tmp=$(mktemp -d "${TMPDIR:-/tmp}/dnt.XXXXXX")
+    TMPDIR=$tmp "$@" >"$log" 2>&1; rc=$?
+    rm -rf "$tmp"
+    if [ $rc = 0 ]; then
+        pass=$((pass+1)); printf 'PASS  %-50s %4ds\n' "$name" $((SECONDS-t0))
+    elif [ $rc = 77 ] && [ "${CI:-}" != true ]; then
+        skip=$((skip+1)); printf 'SKIP  %-50s %s\n' "$name" "$(grep -m1 '^skipped:' "$log" || echo 'skipped: (no reason given)')"
+    else
+        fail=$((fail+1)); failed+=("$name")
+        [ $rc = 77 ] && echo "CI=true: skipping is not allowed here" >> "$log"
+        printf 'FAIL  %-50s exit %d, log %s\n' "$name" $rc "$log"
+        tail -n 25 "$log" | sed 's/^/      | /'
+    fi
+}
+
+for bin in "$@"; do run_one "unit/$(basename "$bin")" "$bin"; done
+for t in tests/integration/*.sh; do [ -e "$t" ] && run_one "integration/$(basename "$t" .sh)" bash "$t"; done
+
+echo
+[ ${#failed[@]} -gt 0 ] && printf 'failed: %s\n' "${failed[*]}"
+echo "$pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]
