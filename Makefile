@@ -24,6 +24,8 @@ CC       = gcc
 
 ROOT  := $(CURDIR)
 BUILD := $(ROOT)/build
+# Where darknet, libdarknet.{so,a} and include/ are put (the tests build GPU=1 into a folder of their own).
+OUTDIR := $(ROOT)
 DK    := $(BUILD)/darknet
 
 # One object folder per configuration, so switching GPU=1 and back never mixes objects.
@@ -106,10 +108,10 @@ $(OBJDIR)/plugin/%.o: plugin/%.c $(DK)/.patched
 host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
 	@mkdir -p $(OBJDIR)
 	@$(MAKE) --no-print-directory -C $(DK) $(DK_VARS) $(OBJDIR)/libdarknet.so $(OBJDIR)/darknet
-	@mkdir -p include
-	@for f in darknet libdarknet.so libdarknet.a; do cmp -s $(OBJDIR)/$$f $$f || cp $(OBJDIR)/$$f $$f; done
-	@cmp -s $(DK)/include/darknet.h include/darknet.h || cp $(DK)/include/darknet.h include/darknet.h
-	@cmp -s plugin/plugin.h include/darknet_plugin.h || cp plugin/plugin.h include/darknet_plugin.h
+	@mkdir -p $(OUTDIR)/include
+	@for f in darknet libdarknet.so libdarknet.a; do cmp -s $(OBJDIR)/$$f $(OUTDIR)/$$f || cp $(OBJDIR)/$$f $(OUTDIR)/$$f; done
+	@cmp -s $(DK)/include/darknet.h $(OUTDIR)/include/darknet.h || cp $(DK)/include/darknet.h $(OUTDIR)/include/darknet.h
+	@cmp -s plugin/plugin.h $(OUTDIR)/include/darknet_plugin.h || cp plugin/plugin.h $(OUTDIR)/include/darknet_plugin.h
 
 # ---- tests -------------------------------------------------------------------------------------
 TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \

@@ -29,11 +29,16 @@ static void vreport(const char *cfgfile, int index, const char *section, const c
     fputc('\n', stderr);
 }
 
+static kvp *find_kvp(const plugin_section_args *a, const char *key);
+
 void plugin_error(const plugin_section_args *a, const char *key, const char *fmt, ...)
 {
+    /* Darknet has already printed this layer's index without a newline. */
+    fputc('\n', stderr);
+    const kvp *p = key ? find_kvp(a, key) : NULL;
     va_list ap;
     va_start(ap, fmt);
-    vreport(a->cfgfile, a->index, a->section, key, NULL, fmt, ap);
+    vreport(a->cfgfile, a->index, a->section, key, p ? p->val : NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -49,6 +54,7 @@ static void value_error(const plugin_section_args *a, const char *key, const cha
     __attribute__((format(printf, 4, 5)));
 static void value_error(const plugin_section_args *a, const char *key, const char *val, const char *fmt, ...)
 {
+    fputc('\n', stderr);
     va_list ap;
     va_start(ap, fmt);
     vreport(a->cfgfile, a->index, a->section, key, val, fmt, ap);

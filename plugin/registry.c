@@ -8,8 +8,11 @@
 #include <string.h>
 
 #include "plugin.h"
+#include "siamese.h"
 
 static const plugin_section *const builtin_sections[] = {
+    &branch_section,
+    &siamese_section,
     NULL
 };
 

@@ -1,0 +1,194 @@
+/* mix.c: the mixing core (see mix.h). No cfg keys of its own; the layers that use it parse
+ * alpha, beta, mode, pairing and seed and pass them in a mix_params.
+ */
+#include <math.h>
+#include <string.h>
+
+#include "mix.h"
+
+const char *const mix_mode_names[2] = {"batch", "sample"};
+const char *const mix_pairing_names[4] = {"shuffle", "same", "other", "self"};
+
+/* ---- generator ------------------------------------------------------------------------------- */
+
+static uint64_t splitmix64(uint64_t *x)
+{
+    uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+}
+
+void mix_rng_seed(mix_rng *r, uint64_t seed)
+{
+    for (int i = 0; i < 4; ++i) r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+
+uint64_t mix_rng_next(mix_rng *r)
+{
+    uint64_t *s = r->s;
+    uint64_t result = rotl(s[1] * 5, 7) * 9;
+    uint64_t t = s[1] << 17;
+    s[2] ^= s[0]; s[3] ^= s[1]; s[1] ^= s[2]; s[0] ^= s[3];
+    s[2] ^= t;
+    s[3] = rotl(s[3], 45);
+    return result;
+}
+
+double mix_rng_uniform(mix_rng *r)
+{
+    /* 53 random bits, offset by half a step: strictly inside (0,1), so log() is always finite. */
+    return ((double)(mix_rng_next(r) >> 11) + 0.5) * (1.0 / 9007199254740992.0);
+}
+
+int mix_rng_below(mix_rng *r, int n)
+{
+    /* Lemire's multiply-shift with rejection: unbiased for every n. */
+    uint64_t bound = (uint64_t)n;
+    uint64_t threshold = (0 - bound) % bound;
+    for (;;) {
+        uint64_t x = mix_rng_next(r) >> 32;
+        uint64_t m = x * bound;
+        if ((m & 0xffffffffULL) >= threshold) return (int)(m >> 32);
+    }
+}
+
+double mix_rng_normal(mix_rng *r)
+{
+    /* Marsaglia's polar method; the second value is dropped to keep the state simple. */
+    for (;;) {
+        double u = 2.0 * mix_rng_uniform(r) - 1.0, v = 2.0 * mix_rng_uniform(r) - 1.0;
+        double s = u * u + v * v;
+        if (s > 0.0 && s < 1.0) return u * sqrt(-2.0 * log(s) / s);
+    }
+}
+
+/* ---- Beta sampler ---------------------------------------------------------------------------- */
+
+double mix_sample_log_gamma(mix_rng *r, double a)
+{
+    /* Gamma(a) = Gamma(a+1) * U^(1/a) for a < 1; in logs the tiny factor never underflows. */
+    double log_boost = 0.0;
+    if (a < 1.0) {
+        log_boost = log(mix_rng_uniform(r)) / a;
+        a += 1.0;
+    }
+    /* Marsaglia & Tsang (2000), valid for a >= 1. */
+    double d = a - 1.0 / 3.0, c = 1.0 / sqrt(9.0 * d);
+    for (;;) {
+        double x = mix_rng_normal(r), v = 1.0 + c * x;
+        if (v <= 0.0) continue;
+        v = v * v * v;
+        double u = mix_rng_uniform(r);
+        if (log(u) < 0.5 * x * x + d - d * v + d * log(v)) return log(d) + log(v) + log_boost;
+    }
+}
+
+double mix_sample_beta(mix_rng *r, double a, double b)
+{
+    /* X/(X+Y) = 1/(1+exp(logY-logX)): finite for every pair of finite logs. */
+    double lx = mix_sample_log_gamma(r, a), ly = mix_sample_log_gamma(r, b);
+    double d = ly - lx;
+    if (d > 0) { double e = exp(-d); return e / (1.0 + e); }
+    return 1.0 / (1.0 + exp(d));
+}
+
+/* ---- pairing --------------------------------------------------------------------------------- */
+
+void mix_classes(const float *truth, int truths, int batch, int *cls)
+{
+    for (int i = 0; i < batch; ++i) {
+        const float *t = truth + (size_t)i * truths;
+        int best = 0;
+        for (int k = 1; k < truths; ++k) if (t[k] > t[best]) best = k;
+        cls[i] = best;
+    }
+}
+
+static void shuffle_partners(mix_rng *r, int batch, int *partner)
+{
+    for (int i = 0; i < batch; ++i) partner[i] = i;
+    for (int i = batch - 1; i > 0; --i) {
+        int j = mix_rng_below(r, i + 1);
+        int t = partner[i]; partner[i] = partner[j]; partner[j] = t;
+    }
+}
+
+/* For each i, a uniform pick among the j != i with (cls[j] == cls[i]) == want_same; when there is
+ * none, SAME falls back to i itself and OTHER to any j != i (i itself when batch == 1).
+ * candidates: batch ints. O(batch^2), which is nothing next to a forward pass. */
+static void class_partners(mix_rng *r, const int *cls, int batch, int want_same, int *partner,
+                           int *candidates)
+{
+    for (int i = 0; i < batch; ++i) {
+        int n = 0;
+        for (int j = 0; j < batch; ++j)
+            if (j != i && (cls[j] == cls[i]) == want_same) candidates[n++] = j;
+        if (n == 0 && !want_same)
+            for (int j = 0; j < batch; ++j) if (j != i) candidates[n++] = j;
+        partner[i] = n ? candidates[mix_rng_below(r, n)] : i;
+    }
+}
+
+void mix_draw(mix_rng *r, const mix_params *p, const float *truth, int truths, int batch,
+              float *lambda, int *partner, int *scratch)
+{
+    if (p->mode == MIX_MODE_BATCH) {
+        float l = (float)mix_sample_beta(r, p->alpha, p->beta);
+        for (int i = 0; i < batch; ++i) lambda[i] = l;
+    } else {
+        for (int i = 0; i < batch; ++i) lambda[i] = (float)mix_sample_beta(r, p->alpha, p->beta);
+    }
+    switch (p->pairing) {
+    case MIX_PAIR_SHUFFLE:
+        shuffle_partners(r, batch, partner);
+        break;
+    case MIX_PAIR_SAME:
+    case MIX_PAIR_OTHER:
+        mix_classes(truth, truths, batch, scratch);
+        class_partners(r, scratch, batch, p->pairing == MIX_PAIR_SAME, partner, scratch + batch);
+        break;
+    case MIX_PAIR_SELF:
+        for (int i = 0; i < batch; ++i) partner[i] = i;
+        break;
+    }
+}
+
+/* ---- kernels --------------------------------------------------------------------------------- */
+
+void mix_forward(const float *a, const float *b, float *out, int n, int batch,
+                 const float *lambda, const int *partner)
+{
+    for (int i = 0; i < batch; ++i) {
+        const float l = lambda[i], m = 1.0f - lambda[i];
+        const float *ai = a + (size_t)i * n, *bj = b + (size_t)partner[i] * n;
+        float *oi = out + (size_t)i * n;
+        for (int k = 0; k < n; ++k) oi[k] = l * ai[k] + m * bj[k];
+    }
+}
+
+void mix_backward(const float *delta, float *delta_a, float *delta_b, int n, int batch,
+                  const float *lambda, const int *partner)
+{
+    for (int i = 0; i < batch; ++i) {
+        const float l = lambda[i], m = 1.0f - lambda[i];
+        const float *di = delta + (size_t)i * n;
+        if (delta_a) {
+            float *da = delta_a + (size_t)i * n;
+            for (int k = 0; k < n; ++k) da[k] += l * di[k];
+        }
+        if (delta_b) {
+            float *db = delta_b + (size_t)partner[i] * n;
+            for (int k = 0; k < n; ++k) db[k] += m * di[k];
+        }
+    }
+}
+
+void mix_labels(float *truth, int truths, int batch, const float *lambda, const int *partner,
+                float *scratch)
+{
+    memcpy(scratch, truth, sizeof(float) * (size_t)truths * batch);
+    mix_forward(scratch, scratch, truth, truths, batch, lambda, partner);
+}

@@ -1,0 +1,254 @@
+/* siamese.c: [siamese] closes branch B and mixes the two branch outputs and the labels.
+ *
+ * Training:  lambda ~ Beta(alpha, beta), partner pi(i) from the batch, then
+ *              out[i]   = lambda*hA[i] + (1-lambda)*hB[pi(i)]
+ *              truth[i] = lambda*y[i]  + (1-lambda)*y[pi(i)]      (net.truth, for the loss layer)
+ * Inference: out = test_lambda*hA + (1-test_lambda)*hB; labels untouched.
+ * The draws are made once per forward pass, i.e. per sub-batch when subdivisions > 1.
+ *
+ * cfg keys (all optional):
+ *   layers=A,B     the two branch outputs, absolute or negative-relative as in [route].
+ *                  Default: A = the layer before the open [branch], B = the layer before this one.
+ *   alpha=0.4      Beta's first parameter. 0.4 is the middle of the range that mixup-style methods
+ *                  use (0.2-1); small alpha keeps most lambdas near 0 or 1. The paper sweeps it.
+ *   beta=alpha     Beta's second parameter.
+ *   mode=batch     batch: one lambda per batch; sample: one per sample.
+ *   pairing=shuffle  shuffle | same (same class where possible) | other (another class where
+ *                  possible) | self (both branches see the same image). Classes are the argmax of
+ *                  each sample's truth.
+ *   test_lambda=0.5  branch A's weight at inference.
+ *   seed=N         seeds this layer's own generator; unset: from the clock, printed so a run can
+ *                  be repeated.
+ * Example:
+ *   [branch]
+ *   ... branch B ...
+ *   [siamese]
+ *   alpha=0.4
+ *   [connected]
+ *   output=10
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "siamese.h"
+
+static void free_siamese_buffers(siamese_state *st)
+{
+    free(st->lambda);
+    free(st->partner);
+    free(st->scratch);
+    free(st->truth_copy);
+    st->lambda = NULL; st->partner = NULL; st->scratch = NULL; st->truth_copy = NULL;
+    st->truth_copy_len = 0;
+}
+
+static void free_siamese_layer(layer *l)
+{
+    siamese_state *st = l->plugin_state;
+    if (!st) return;
+    free_siamese_buffers(st);
+    free(st);
+}
+
+static const plugin_layer_ops siamese_ops = {"siamese", resize_siamese_layer, free_siamese_layer};
+
+void siamese_layer_reseed(layer *l, uint64_t seed)
+{
+    siamese_state *st = l->plugin_state;
+    st->seed = seed;
+    mix_rng_seed(&st->rng, seed);
+}
+
+layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outputs,
+                         mix_params mix, float test_lambda, uint64_t seed)
+{
+    layer l = {0};
+    siamese_state *st = calloc(1, sizeof *st);
+    st->a = a;
+    st->b = b;
+    st->branch = -1;
+    st->mix = mix;
+    st->test_lambda = test_lambda;
+    st->capacity = batch;
+    st->lambda = calloc(batch, sizeof(float));
+    st->partner = calloc(batch, sizeof(int));
+    st->scratch = calloc(2 * (size_t)batch, sizeof(int));
+    mix_rng_seed(&st->rng, seed);
+    st->seed = seed;
+    l.plugin = &siamese_ops;
+    l.plugin_state = st;
+    l.batch = batch;
+    l.w = l.out_w = w;
+    l.h = l.out_h = h;
+    l.c = l.out_c = c;
+    l.inputs = l.outputs = outputs;
+    l.output = calloc((size_t)batch * outputs, sizeof(float));
+    l.delta = calloc((size_t)batch * outputs, sizeof(float));
+    l.forward = forward_siamese_layer;
+    l.backward = backward_siamese_layer;
+    return l;
+}
+
+/* hA, hB, out: (batch, outputs); net.truth: (batch, net.truths), mixed in place when training. */
+void forward_siamese_layer(const layer l, network net)
+{
+    siamese_state *st = l.plugin_state;
+    const float *ha = net.layers[st->a].output, *hb = net.layers[st->b].output;
+    if (net.train && net.truth) {
+        mix_draw(&st->rng, &st->mix, net.truth, net.truths, l.batch, st->lambda, st->partner, st->scratch);
+        size_t need = (size_t)l.batch * net.truths;
+        if (need > st->truth_copy_len) {   /* once: the truth size is known only after parsing */
+            float *copy = realloc(st->truth_copy, need * sizeof(float));
+            if (!copy) { fprintf(stderr, "[siamese]: out of memory\n"); exit(EXIT_FAILURE); }
+            st->truth_copy = copy;
+            st->truth_copy_len = need;
+        }
+        mix_labels(net.truth, net.truths, l.batch, st->lambda, st->partner, st->truth_copy);
+    } else {
+        for (int i = 0; i < l.batch; ++i) { st->lambda[i] = st->test_lambda; st->partner[i] = i; }
+    }
+    mix_forward(ha, hb, l.output, l.outputs, l.batch, st->lambda, st->partner);
+}
+
+/* delta_A[i] += lambda_i*delta[i];  delta_B[pi(i)] += (1-lambda_i)*delta[i]. */
+void backward_siamese_layer(const layer l, network net)
+{
+    const siamese_state *st = l.plugin_state;
+    mix_backward(l.delta, net.layers[st->a].delta, net.layers[st->b].delta, l.outputs, l.batch,
+                 st->lambda, st->partner);
+}
+
+static int same_shape(const layer *x, const layer *y)
+{
+    return x->out_w == y->out_w && x->out_h == y->out_h && x->out_c == y->out_c && x->outputs == y->outputs;
+}
+
+int resize_siamese_layer(layer *l, network *net, int w, int h)
+{
+    (void)w; (void)h;
+    siamese_state *st = l->plugin_state;
+    const layer *la = &net->layers[st->a], *lb = &net->layers[st->b];
+    if (!same_shape(la, lb)) {
+        fprintf(stderr, "[siamese]: after resizing, branch outputs differ: layer %d is %d x %d x %d, "
+                "layer %d is %d x %d x %d\n", st->a, la->out_w, la->out_h, la->out_c,
+                st->b, lb->out_w, lb->out_h, lb->out_c);
+        return -1;
+    }
+    l->out_w = l->w = la->out_w;
+    l->out_h = l->h = la->out_h;
+    l->out_c = l->c = la->out_c;
+    l->inputs = l->outputs = la->outputs;
+    float *output = realloc(l->output, sizeof(float) * (size_t)l->batch * l->outputs);
+    float *delta = realloc(l->delta, sizeof(float) * (size_t)l->batch * l->outputs);
+    if (!output || !delta) { fprintf(stderr, "[siamese]: out of memory resizing\n"); return -1; }
+    l->output = output;
+    l->delta = delta;
+    return 0;
+}
+
+/* ---- cfg ------------------------------------------------------------------------------------- */
+
+/* The nearest earlier [branch] that no [siamese] has closed yet, or -1. */
+static int open_branch_before(network *net, int index)
+{
+    for (int j = index - 1; j >= 0; --j) {
+        const layer *l = &net->layers[j];
+        if (l->type == PLUGIN && strcmp(l->plugin->name, branch_section.name) == 0) {
+            const branch_state *st = l->plugin_state;
+            if (st->closed_by < 0) return j;
+        }
+    }
+    return -1;
+}
+
+static int parse_siamese(const plugin_section_args *a, layer *l)
+{
+    static const char *const known[] = {"layers", "alpha", "beta", "mode", "pairing", "test_lambda", "seed", NULL};
+    network *net = a->net;
+    int branch = open_branch_before(net, a->index);
+
+    int idx[2], n_idx = 0;
+    if (plugin_opt_int_list(a, "layers", idx, 2, &n_idx)) return -1;
+    if (n_idx == 1) { plugin_error(a, "layers", "needs two layers, A,B"); return -1; }
+    if (n_idx == 2) {
+        for (int k = 0; k < 2; ++k) {
+            int abs_idx = idx[k] < 0 ? a->index + idx[k] : idx[k];
+            if (abs_idx < 0 || abs_idx >= a->index) {
+                plugin_error(a, "layers", "layer %d is not an earlier layer (this is layer %d)", abs_idx, a->index);
+                return -1;
+            }
+            idx[k] = abs_idx;
+        }
+    } else {
+        if (branch < 0) {
+            plugin_error(a, NULL, "no open [branch] before it and no layers=A,B: nothing to mix");
+            return -1;
+        }
+        if (branch == 0 || branch == a->index - 1) {
+            plugin_error(a, NULL, "the [branch] at layer %d leaves branch %s empty; give layers=A,B",
+                         branch, branch == 0 ? "A" : "B");
+            return -1;
+        }
+        idx[0] = branch - 1;
+        idx[1] = a->index - 1;
+    }
+
+    float alpha, beta, test_lambda;
+    int mode, pairing, seed_opt;
+    if (plugin_opt_float(a, "alpha", 0.4f, &alpha)) return -1;
+    if (!(alpha > 0)) { plugin_error(a, "alpha", "must be > 0 (got %g)", alpha); return -1; }
+    if (plugin_opt_float(a, "beta", alpha, &beta)) return -1;
+    if (!(beta > 0)) { plugin_error(a, "beta", "must be > 0 (got %g)", beta); return -1; }
+    if (plugin_opt_choice(a, "mode", mix_mode_names, 2, MIX_MODE_BATCH, &mode)) return -1;
+    if (plugin_opt_choice(a, "pairing", mix_pairing_names, 4, MIX_PAIR_SHUFFLE, &pairing)) return -1;
+    if (plugin_opt_float(a, "test_lambda", 0.5f, &test_lambda)) return -1;
+    if (!(test_lambda >= 0 && test_lambda <= 1)) {
+        plugin_error(a, "test_lambda", "must be in [0,1] (got %g)", test_lambda);
+        return -1;
+    }
+    int seeded = plugin_opt_present(a, "seed");
+    if (plugin_opt_int(a, "seed", 0, &seed_opt)) return -1;
+    if (seed_opt < 0) { plugin_error(a, "seed", "must be >= 0"); return -1; }
+    if (plugin_opt_reject_unknown(a, known)) return -1;
+
+    const layer *la = &net->layers[idx[0]], *lb = &net->layers[idx[1]];
+    if (!same_shape(la, lb)) {
+        plugin_error(a, "layers", "branch outputs differ: layer %d is %d x %d x %d (%d values), "
+                     "layer %d is %d x %d x %d (%d values)", idx[0], la->out_w, la->out_h, la->out_c,
+                     la->outputs, idx[1], lb->out_w, lb->out_h, lb->out_c, lb->outputs);
+        return -1;
+    }
+
+    uint64_t seed = seeded ? (uint64_t)seed_opt
+                           : ((uint64_t)time(NULL) * 1000003u + (uint64_t)getpid() * 7919u + (uint64_t)a->index) % 2147483647u;
+    mix_params mix = {alpha, beta, (mix_mode)mode, (mix_pairing)pairing};
+    *l = make_siamese_layer(a->batch, idx[0], idx[1], la->out_w, la->out_h, la->out_c, la->outputs,
+                            mix, test_lambda, seed);
+    siamese_state *st = l->plugin_state;
+    if (n_idx == 0 || branch >= 0) {
+        /* A [siamese] closes the nearest open [branch], also when it names its layers itself. */
+        st->branch = branch;
+        if (branch >= 0) ((branch_state *)net->layers[branch].plugin_state)->closed_by = a->index;
+    }
+    fprintf(stderr, "siamese   layers %d,%d  alpha %.3g beta %.3g  %s %s  test %.2f  seed %llu%s\n"
+                    "                                                 ->  %4d x%4d x%4d\n",
+            idx[0], idx[1], alpha, beta, mix_mode_names[mode], mix_pairing_names[pairing], test_lambda,
+            (unsigned long long)seed, seeded ? "" : " (from clock; set seed= to repeat)",
+            l->out_w, l->out_h, l->out_c);
+    return 0;
+}
+
+static int check_siamese(network *net, int index, const char *cfgfile)
+{
+    if (net->hierarchy) {
+        plugin_net_error(cfgfile, index, "siamese", "mixing labels breaks the label encoding of a tree "
+                         "softmax ([softmax] tree=); use a flat [softmax]");
+        return -1;
+    }
+    return 0;
+}
+
+const plugin_section siamese_section = {"siamese", parse_siamese, check_siamese};

@@ -1,0 +1,31 @@
+# A Siamese Ensemble cfg (tests/data/tiny-siamese.cfg: two conv branches with batch norm and
+# dropout, subdivisions=2) trains with the ordinary `classifier train`: the loss falls, `valid`
+# is above chance, training resumes from a checkpoint, and `predict` runs.
+source tests/lib.sh
+d=$TMPDIR/ds
+make_tiny_dataset "$d"
+cfg=$PWD/tests/data/tiny-siamese.cfg
+cd "$d"
+run_dn train.log classifier train tiny.data "$cfg" || { tail train.log; fail "classifier train exited $?"; }
+grep -q "siamese   layers 3,9" train.log || fail "summary does not show [siamese] mixing layers 3 and 9"
+first=$(avg_loss train.log first); last=$(avg_loss train.log last)
+echo "avg loss (mixed labels): first $first, last $last"
+[ -n "$first" ] && [ -n "$last" ] || fail "could not read the loss from train.log"
+fcmp "$last" '<' "$first * 0.75" || fail "loss did not fall: $first -> $last"
+[ -s backup/tiny-siamese.weights ] || fail "no final weights"
+run_dn valid.log classifier valid tiny.data "$cfg" backup/tiny-siamese.weights || fail "classifier valid exited $?"
+acc=$(top1 valid.log)
+echo "top-1 on 150 validation images: $acc (chance 0.33)"
+fcmp "$acc" '>' 0.6 || fail "top-1 $acc is not clearly above chance"
+
+# Resume: continue from the final checkpoint with a higher max_batches; the count goes on from 150.
+sed 's/^max_batches=150/max_batches=170/' "$cfg" > more.cfg
+run_dn resume.log classifier train tiny.data more.cfg backup/tiny-siamese.weights || fail "resume exited $?"
+grep -Eq '^151, ' resume.log || { grep -E '^[0-9]+, ' resume.log | head -2; fail "resume did not continue at batch 151"; }
+grep -Eq '^170, ' resume.log || fail "resume did not reach batch 170"
+echo "ok   resumed from batch 150 to 170"
+
+img=$(head -n 1 valid.list)
+run_dn predict.log classifier predict tiny.data "$cfg" backup/tiny-siamese.weights "$img" || fail "predict exited $?"
+grep -Eq '^ *[0-9.]+%: (hstripes|vstripes|blob)' predict.log || { tail -4 predict.log; fail "predict printed no class"; }
+echo "ok   predict: $(grep -Em1 '%: ' predict.log)"
