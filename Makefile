@@ -78,16 +78,19 @@ deps-check:
 $(BUILD)/src/darknet-src/debian/changelog: | deps-check
 	scripts/fetch-darknet.sh $(BUILD)/src $(DEBIAN_VERSION)
 
-# Which pristine tree the patched copy comes from; rewritten only when it changes.
+# Which pristine tree and which patches (names and contents) the patched copy comes from;
+# rewritten only when that changes, so adding, editing or removing a patch re-patches, even when
+# a patch comes back with an old timestamp.
 $(BUILD)/origin: FORCE | $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
 	@mkdir -p $(BUILD)
 	@$(if $(DARKNET_SRC),scripts/check-darknet-src.sh '$(PRISTINE)' '$(DEBIAN_VERSION)')
-	@echo '$(PRISTINE)' | cmp -s - $@ || echo '$(PRISTINE)' > $@
+	@{ echo '$(PRISTINE)'; cd patches && md5sum *.patch; } > $@.new
+	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
 # A fresh copy of the pristine tree with every patch applied in order. Any change to a patch or to
 # the origin redoes the whole copy (never a patch applied twice) and drops all objects built from
 # the old copy (a removed patch would otherwise leave newer, stale objects behind).
-$(DK)/.patched: $(BUILD)/origin $(PATCHES)
+$(DK)/.patched: $(BUILD)/origin
 	@rm -rf $(DK).tmp $(BUILD)/obj
 	@mkdir -p $(DK).tmp
 	@tar -C '$(PRISTINE)' --exclude=./.pc --exclude=./debian --exclude=./.git -cf - . | tar -C $(DK).tmp -xf -
