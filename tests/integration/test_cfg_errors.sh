@@ -4,6 +4,10 @@ source tests/lib.sh
 run_dn "$TMPDIR/ops.log" ops build/darknet/cfg/tiny.cfg || fail "ops on cfg/tiny.cfg"
 grep -q "Floating Point Operations" "$TMPDIR/ops.log" || fail "ops printed no FLOPs"
 echo "ok   stock cfg/tiny.cfg parses"
+for f in cfg/*.cfg; do
+    run_dn "$TMPDIR/ops.log" ops "$f" || { tail -n 3 "$TMPDIR/ops.log"; fail "our $f does not parse"; }
+done
+echo "ok   our cfg/*.cfg parse"
 
 head='[net]
 batch=4
