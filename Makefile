@@ -110,7 +110,8 @@ $(OBJDIR)/plugin/%.o: plugin/%.c $(DK)/.patched
 
 host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
 	@mkdir -p $(OBJDIR)
-	@$(MAKE) --no-print-directory -C $(DK) $(DK_VARS) $(OBJDIR)/libdarknet.so $(OBJDIR)/darknet
+	@echo "building Darknet with the plugin in $(OBJDIR)"
+	@$(MAKE) -s --no-print-directory -C $(DK) $(DK_VARS) $(OBJDIR)/libdarknet.so $(OBJDIR)/darknet
 	@mkdir -p $(OUTDIR)/include
 	@for f in darknet libdarknet.so libdarknet.a; do cmp -s $(OBJDIR)/$$f $(OUTDIR)/$$f || cp $(OBJDIR)/$$f $(OUTDIR)/$$f; done
 	@cmp -s $(DK)/include/darknet.h $(OUTDIR)/include/darknet.h || cp $(DK)/include/darknet.h $(OUTDIR)/include/darknet.h

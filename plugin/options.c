@@ -4,6 +4,8 @@
  * message naming the cfg file, the layer, the section and the key. No cfg keys of its own.
  */
 #include <errno.h>
+#include <float.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -92,8 +94,12 @@ int plugin_opt_float(const plugin_section_args *a, const char *key, float def, f
     errno = 0;
     double v = strtod(val, &end);
     if (end == val || *end != '\0') { value_error(a, key, val, "not a number"); return -1; }
-    if (errno == ERANGE || !isfinite(v) || fabs(v) > 3.4e38) {
+    if (!isfinite(v) || fabs(v) > FLT_MAX) {
         value_error(a, key, val, "not a finite float");
+        return -1;
+    }
+    if (v != 0 && (errno == ERANGE || fabs(v) < FLT_MIN)) {
+        value_error(a, key, val, "too close to 0 for a float (smallest %g)", FLT_MIN);
         return -1;
     }
     *out = (float)v;
@@ -107,7 +113,7 @@ static int parse_int(const plugin_section_args *a, const char *key, const char *
     errno = 0;
     long v = strtol(text, &end, 10);
     if (end == text || end != stop) { value_error(a, key, val, "not an integer"); return -1; }
-    if (errno == ERANGE || v < -2147483647L || v > 2147483647L) {
+    if (errno == ERANGE || v < INT_MIN || v > INT_MAX) {
         value_error(a, key, val, "integer out of range");
         return -1;
     }

@@ -31,9 +31,26 @@ const plugin_section *plugin_find_section(const char *name)
     return NULL;
 }
 
+/* parser.c's own section table; not in a header, but not static either. */
+LAYER_TYPE string_to_layer_type(char *type);
+
+enum { MAX_NAME = 62 };   /* "[name]" must fit plugin_parse_section's buffer */
+
 int plugin_register_section(const plugin_section *section)
 {
     if (!section || !section->name || !section->parse) return -1;
+    size_t len = strlen(section->name);
+    if (len == 0 || len > MAX_NAME || strpbrk(section->name, "[] \t")) {
+        fprintf(stderr, "plugin: cannot register [%s]: a name needs 1-%d characters without brackets or spaces\n",
+                section->name, MAX_NAME);
+        return -1;
+    }
+    char header[MAX_NAME + 3];
+    snprintf(header, sizeof header, "[%s]", section->name);
+    if (string_to_layer_type(header) != BLANK) {
+        fprintf(stderr, "plugin: cannot register [%s]: Darknet itself handles that section\n", section->name);
+        return -1;
+    }
     if (plugin_find_section(section->name)) {
         fprintf(stderr, "plugin: section [%s] is already registered\n", section->name);
         return -1;
@@ -49,7 +66,7 @@ int plugin_register_section(const plugin_section *section)
 int plugin_parse_section(const plugin_section_args *args, layer *l)
 {
     /* The host passes the header as written, "[name]"; sections are registered by bare name. */
-    char name[64];
+    char name[MAX_NAME + 1];
     size_t len = strlen(args->section);
     if (len < 3 || len - 2 >= sizeof name || args->section[0] != '[' || args->section[len - 1] != ']')
         return 0;
@@ -64,6 +81,13 @@ int plugin_parse_section(const plugin_section_args *args, layer *l)
     made.type = PLUGIN;
     if (!made.plugin) {
         plugin_error(&named, NULL, "internal error: parse function set no ops table");
+        return -1;
+    }
+    /* Layers are recognised by their ops table's name (whole-network checks, [siamese] finding
+     * its [branch]), so it must be the section's own. */
+    if (!made.plugin->name || strcmp(made.plugin->name, section->name) != 0) {
+        plugin_error(&named, NULL, "internal error: ops table is named [%s], not [%s]",
+                     made.plugin->name ? made.plugin->name : "(null)", section->name);
         return -1;
     }
     *l = made;
