@@ -29,3 +29,12 @@ img=$(head -n 1 valid.list)
 run_dn predict.log classifier predict tiny.data "$cfg" backup/tiny-siamese.weights "$img" || fail "predict exited $?"
 grep -Eq '^ *[0-9.]+%: (hstripes|vstripes|blob)' predict.log || { tail -4 predict.log; fail "predict printed no class"; }
 echo "ok   predict: $(grep -Em1 '%: ' predict.log)"
+
+# partial: keep branch A's layers (0-3) as a pretrained start, then fine-tune the Siamese cfg from it.
+run_dn partial.log partial "$cfg" backup/tiny-siamese.weights branchA.weights 4 || { tail -3 partial.log; fail "partial exited $?"; }
+[ -s branchA.weights ] || fail "partial wrote nothing"
+[ "$(stat -c %s branchA.weights)" -lt "$(stat -c %s backup/tiny-siamese.weights)" ] || fail "partial file is not smaller"
+sed 's/^max_batches=150/max_batches=10/' "$cfg" > short.cfg
+run_dn finetune.log classifier train tiny.data short.cfg branchA.weights || fail "training from partial weights exited $?"
+grep -Eq '^10, ' finetune.log || fail "fine-tuning from partial weights did not run 10 batches"
+echo "ok   partial -> fine-tune: $(stat -c %s branchA.weights) of $(stat -c %s backup/tiny-siamese.weights) bytes kept"

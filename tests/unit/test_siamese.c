@@ -395,6 +395,52 @@ static void test_resize_network(void **state)
     free_network(net);
 }
 
+
+/* Route and shortcut inside a branch, and two Siamese blocks in a row (the second starts its
+ * branch B from the first block's output with from=N): they parse, and a training step runs
+ * forward and backward with finite values and sends gradient into both blocks. */
+static void test_route_shortcut_and_two_blocks(void **state)
+{
+    (void)state;
+    network *net = parse_cfg_text(
+        "[net]\nbatch=4\nwidth=6\nheight=6\nchannels=3\n"
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"      /* 0: A1 */
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"      /* 1 */
+        "[shortcut]\nfrom=-2\nactivation=linear\n"                            /* 2 */
+        "[branch]\n"                                                            /* 3 */
+        "[convolutional]\nfilters=2\nsize=1\nactivation=leaky\n"             /* 4: B1 */
+        "[convolutional]\nfilters=2\nsize=1\nactivation=leaky\n"             /* 5 */
+        "[route]\nlayers=-2,-1\n"                                               /* 6: 6x6x4 */
+        "[siamese]\nseed=1\n"                                                   /* 7: block 1 */
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"      /* 8: A2 */
+        "[branch]\nfrom=7\n"                                                    /* 9 */
+        "[convolutional]\nfilters=4\nsize=3\npad=1\nactivation=leaky\n"      /* 10: B2 */
+        "[siamese]\nseed=2\nmode=sample\n"                                      /* 11: block 2 */
+        "[avgpool]\n"
+        "[connected]\noutput=3\nactivation=linear\n"
+        "[softmax]\n");
+    siamese_state *s1 = siamese_at(net, 7), *s2 = siamese_at(net, 11);
+    assert_int_equal(s1->a, 2);
+    assert_int_equal(s1->b, 6);
+    assert_int_equal(s2->a, 8);
+    assert_int_equal(s2->b, 10);
+    fill(net->input, 4 * 6 * 6 * 3, 8, 1.0f);
+    const int cls[4] = {0, 1, 2, 1};
+    set_one_hot(net->truth, cls, 4, 3);
+    net->train = 1;
+    forward_network(net);
+    net->delta = 0;
+    backward_network(net);
+    const int check[] = {0, 4, 8, 10};
+    for (int c = 0; c < 4; ++c) {
+        const layer *l = &net->layers[check[c]];
+        double sum = 0;
+        for (int k = 0; k < l->nweights; ++k) { assert_false(isnan(l->weight_updates[k])); sum += fabs(l->weight_updates[k]); }
+        if (!(sum > 0)) fail_msg("layer %d received no gradient", check[c]);
+    }
+    free_network(net);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -411,6 +457,7 @@ int main(void)
         cmocka_unit_test(test_same_seed_same_draws),
         cmocka_unit_test(test_save_load_predict_round_trip),
         cmocka_unit_test(test_resize_network),
+        cmocka_unit_test(test_route_shortcut_and_two_blocks),
     };
     return cmocka_run_group_tests_name("siamese", tests, NULL, NULL);
 }
