@@ -41,7 +41,7 @@ endif
 PATCHES := $(sort $(wildcard $(ROOT)/patches/*.patch))
 
 # Packages a build needs; `make deps` installs the missing ones.
-DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config
+DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config zlib1g-dev
 ifeq ($(OPENCV),1)
 DEPS_BUILD += libopencv-dev
 endif
@@ -62,7 +62,7 @@ DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DE
           OBJDIR='$(OBJDIR)/' EXEC='$(OBJDIR)/darknet' SLIB='$(OBJDIR)/libdarknet.so' \
           ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)'
 
-.PHONY: all deps deps-check host test clean distclean FORCE
+.PHONY: all deps deps-check host tools test clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -123,6 +123,9 @@ TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \
 TEST_LIBS   := $(ROOT)/libdarknet.a -lm -pthread \
                $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++) \
                $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++)
+# Programs in scripts/*.c (data converters, cfg tools): built against libdarknet.a into build/tools/.
+SCRIPT_SRC  := $(wildcard scripts/*.c)
+SCRIPT_BINS := $(patsubst scripts/%.c,$(BUILD)/tools/%,$(SCRIPT_SRC))
 UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
@@ -136,13 +139,20 @@ $(BUILD)/tests/%: tests/tools/%.c libdarknet.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LIBS)
 
+$(BUILD)/tools/%: scripts/%.c $(wildcard scripts/*.h) libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -O2 -Iscripts $< -o $@ $(TEST_LIBS) -lz
+
+tools: host
+	@$(MAKE) --no-print-directory $(SCRIPT_BINS)
+
 test: host
 	@scripts/deps.sh ensure $(DEPS_TEST)
-	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS)
+	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS) $(SCRIPT_BINS)
 	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' tests/run.sh $(UNIT_BINS)
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/tests darknet libdarknet.so libdarknet.a include
+	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools darknet libdarknet.so libdarknet.a include
 
 distclean: clean
 	rm -rf $(BUILD)

@@ -4,13 +4,14 @@
 #
 # An integration test is a bash script run from the repository root with these variables set:
 #   DARKNET  absolute path of the built ./darknet      TOOLS  folder of built tests/tools programs
+#   SCRIPTS_BIN  folder of the built scripts/*.c programs (converters, cfg tools)
 #   BUILD    the build folder                          TMPDIR a fresh folder of its own
 # It exits 0 (pass), 77 after printing "skipped: <reason>" (what the machine lacks), or else fails.
 # CI sets CI=true: there a skip counts as a failure, since CI has root, CUDA and clang.
 # TESTS=pattern runs only the tests whose name contains the pattern.
 set -u
 cd "$(dirname "$0")/.."
-export BUILD=${BUILD:-$PWD/build} DARKNET=$PWD/darknet TOOLS=${BUILD:-$PWD/build}/tests
+export BUILD=${BUILD:-$PWD/build} DARKNET=$PWD/darknet TOOLS=${BUILD:-$PWD/build}/tests SCRIPTS_BIN=${BUILD:-$PWD/build}/tools
 pass=0 fail=0 skip=0 failed=()
 logdir=$BUILD/test-logs
 rm -rf "$logdir"; mkdir -p "$logdir"
