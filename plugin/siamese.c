@@ -16,7 +16,8 @@
  *   pairing=shuffle  shuffle | same (same class where possible) | other (another class where
  *                  possible) | self (both branches see the same image). Classes are the argmax of
  *                  each sample's truth.
- *   test_lambda=0.5  branch A's weight at inference.
+ *   test_lambda=0.5  branch A's weight at inference. The environment variable SIAMESE_TEST_LAMBDA
+ *                  overrides it for every [siamese] (e.g. 1 or 0 to evaluate one branch alone).
  *   seed=N         seeds this layer's own generator; unset: from the clock, printed so a run can
  *                  be repeated.
  * Example:
@@ -209,6 +210,18 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
         plugin_error(a, "test_lambda", "must be in [0,1] (got %g)", test_lambda);
         return -1;
     }
+    /* Evaluating each branch alone (test_lambda 1 or 0) should not need an edited cfg. */
+    const char *env = getenv("SIAMESE_TEST_LAMBDA");
+    int lambda_from_env = env && *env;
+    if (lambda_from_env) {
+        char *end;
+        double v = strtod(env, &end);
+        if (end == env || *end != '\0' || !(v >= 0 && v <= 1)) {
+            plugin_error(a, NULL, "environment SIAMESE_TEST_LAMBDA=%s: must be a number in [0,1]", env);
+            return -1;
+        }
+        test_lambda = (float)v;
+    }
     int seeded = plugin_opt_present(a, "seed");
     if (plugin_opt_int(a, "seed", 0, &seed_opt)) return -1;
     if (seed_opt < 0) { plugin_error(a, "seed", "must be >= 0"); return -1; }
@@ -233,9 +246,10 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
         st->branch = branch;
         if (branch >= 0) ((branch_state *)net->layers[branch].plugin_state)->closed_by = a->index;
     }
-    fprintf(stderr, "siamese   layers %d,%d  alpha %.3g beta %.3g  %s %s  test %.2f  seed %llu%s\n"
+    fprintf(stderr, "siamese   layers %d,%d  alpha %.3g beta %.3g  %s %s  test %.2f%s  seed %llu%s\n"
                     "                                                 ->  %4d x%4d x%4d\n",
             idx[0], idx[1], alpha, beta, mix_mode_names[mode], mix_pairing_names[pairing], test_lambda,
+            lambda_from_env ? " (SIAMESE_TEST_LAMBDA)" : "",
             (unsigned long long)seed, seeded ? "" : " (from clock; set seed= to repeat)",
             l->out_w, l->out_h, l->out_c);
     return 0;

@@ -38,3 +38,13 @@ sed 's/^max_batches=150/max_batches=10/' "$cfg" > short.cfg
 run_dn finetune.log classifier train tiny.data short.cfg branchA.weights || fail "training from partial weights exited $?"
 grep -Eq '^10, ' finetune.log || fail "fine-tuning from partial weights did not run 10 batches"
 echo "ok   partial -> fine-tune: $(stat -c %s branchA.weights) of $(stat -c %s backup/tiny-siamese.weights) bytes kept"
+
+# Each branch alone, without editing the cfg: SIAMESE_TEST_LAMBDA=1 is branch A, 0 is branch B.
+for t in 1 0; do
+    SIAMESE_TEST_LAMBDA=$t run_dn "valid$t.log" valid tiny.data "$cfg" backup/tiny-siamese.weights || fail "valid with SIAMESE_TEST_LAMBDA=$t exited $?"
+    grep -q "test $t.00 (SIAMESE_TEST_LAMBDA)" "valid$t.log" || fail "summary does not show the override $t"
+    echo "ok   branch $([ $t = 1 ] && echo A || echo B) alone: top-1 $(top1 "valid$t.log")"
+done
+cmp -s <(grep -v 'SIAMESE\|seed' valid1.log | tail -n 150) <(grep -v 'SIAMESE\|seed' valid0.log | tail -n 150) \
+    && fail "branch A and branch B gave identical predictions: the override had no effect"
+SIAMESE_TEST_LAMBDA=2 expect_error lambda-env 'SIAMESE_TEST_LAMBDA=2: must be a number in \[0,1\]' ops "$cfg"

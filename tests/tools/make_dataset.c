@@ -1,10 +1,12 @@
 /* make_dataset: writes a tiny, learnable image classification set in Darknet's classifier layout.
  *
- * Usage: make_dataset OUTDIR [--size S] [--train N] [--valid N] [--seed K] [--channels 1|3]
+ * Usage: make_dataset OUTDIR [--size S] [--train N] [--valid N] [--seed K] [--channels 1|3] [--mirror 1]
  *   Three classes of S x S images (default 16): horizontal stripes, vertical stripes and a centred
  *   blob, with random phase, contrast and noise. Writes OUTDIR/{train,valid}/<n>_<label>.png,
  *   labels.list, train.list, valid.list and tiny.data (classes=3, backup=OUTDIR/backup).
  *   Stripes survive Darknet's left-right flip, so the label is always still visible.
+ *   --mirror 1: instead two classes that a left-right flip swaps (the bright half is on the left
+ *   or on the right), to test [net] flip=0.
  * Each path is checked to contain exactly one label name, as Darknet's strstr label lookup needs.
  */
 #include <math.h>
@@ -16,8 +18,11 @@
 #include "darknet.h"
 #include "mix.h"
 
-static const char *const labels[] = {"hstripes", "vstripes", "blob"};
-enum { N_CLASSES = 3 };
+static const char *const stripe_labels[] = {"hstripes", "vstripes", "blob"};
+static const char *const mirror_labels[] = {"leftlit", "rightlit"};
+static const char *const *labels = stripe_labels;
+static int N_CLASSES = 3;
+static int mirror;
 
 static float clamp01(float v) { return v < 0 ? 0 : v > 1 ? 1 : v; }
 
@@ -30,7 +35,8 @@ static void draw(image im, int cls, mix_rng *r)
         for (int y = 0; y < im.h; ++y)
             for (int x = 0; x < im.w; ++x) {
                 float v;
-                if (cls == 0) v = sinf(6.2832f * y / period + phase);
+                if (mirror) v = ((x < im.w / 2) == (cls == 0)) ? 1.0f : -1.0f;
+                else if (cls == 0) v = sinf(6.2832f * y / period + phase);
                 else if (cls == 1) v = sinf(6.2832f * x / period + phase);
                 else {
                     float dx = x - im.w / 2.0f, dy = y - im.h / 2.0f;
@@ -91,8 +97,10 @@ int main(int argc, char **argv)
         else if (!strcmp(argv[i], "--valid")) n_valid = v;
         else if (!strcmp(argv[i], "--seed")) seed = v;
         else if (!strcmp(argv[i], "--channels")) channels = v;
+        else if (!strcmp(argv[i], "--mirror")) mirror = v;
         else { fprintf(stderr, "make_dataset: unknown option %s\n", argv[i]); return 2; }
     }
+    if (mirror) { labels = mirror_labels; N_CLASSES = 2; }
     mkdir(outdir, 0755);
     mix_rng r;
     mix_rng_seed(&r, (uint64_t)seed);

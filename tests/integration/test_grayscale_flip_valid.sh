@@ -1,0 +1,71 @@
+# Patches 0006-0008: a channels=1 network trains, validates and predicts on grayscale images;
+# [net] flip=0 stops the random left-right flip (and flip=1 keeps it); `darknet valid` is
+# `darknet classifier valid`.
+source tests/lib.sh
+cfg3=$PWD/tests/data/tiny-baseline.cfg
+cd "$TMPDIR"
+
+# --- grayscale ---
+make_tiny_dataset gray --channels 1
+od -An -tu1 -j25 -N1 "$(head -n1 gray/train.list)" | grep -q ' 0$' || fail "make_dataset did not write a grayscale PNG"
+sed 's/^channels=3/channels=1/' "$cfg3" > gray.cfg
+run_dn gtrain.log classifier train gray/tiny.data gray.cfg || { tail gtrain.log; fail "channels=1 training exited $?"; }
+first=$(avg_loss gtrain.log first); last=$(avg_loss gtrain.log last)
+fcmp "$last" '<' "$first * 0.5" || fail "channels=1: loss did not fall by half: $first -> $last"
+run_dn gvalid.log valid gray/tiny.data gray.cfg gray/backup/gray.weights || { tail -3 gvalid.log; fail "darknet valid exited $?"; }
+acc=$(top1 gvalid.log)
+fcmp "$acc" '>' 0.6 || fail "channels=1: top-1 $acc not above chance"
+echo "ok   channels=1: loss $first -> $last, darknet valid top-1 $acc"
+run_dn gpred.log classifier predict gray/tiny.data gray.cfg gray/backup/gray.weights "$(head -n1 gray/valid.list)" \
+    || fail "channels=1 predict exited $?"
+grep -Eq '%: (hstripes|vstripes|blob)' gpred.log || fail "channels=1 predict printed no class"
+run_dn cvalid.log classifier valid gray/tiny.data gray.cfg gray/backup/gray.weights || fail "classifier valid exited $?"
+[ "$(tail -n1 cvalid.log)" = "$(tail -n1 gvalid.log)" ] || fail "darknet valid and classifier valid differ"
+echo "ok   darknet valid == darknet classifier valid: $(tail -n1 gvalid.log)"
+run_dn usage.log valid; rc=$?
+[ $rc = 1 ] && grep -q "usage: .* valid <data> <cfg> <weights>" usage.log || fail "darknet valid without arguments: exit $rc"
+
+# --- flip ---
+make_tiny_dataset mirror --mirror 1 --train 200 --valid 100
+# No global pooling: the head must see where in the image the bright half is.
+cat > base.cfg <<'CFG'
+[net]
+batch=32
+width=16
+height=16
+channels=1
+max_crop=16
+min_crop=16
+learning_rate=0.05
+momentum=0.9
+decay=0.0005
+max_batches=120
+
+[convolutional]
+filters=4
+size=3
+stride=1
+pad=1
+activation=leaky
+
+[maxpool]
+size=4
+stride=4
+
+[connected]
+output=2
+activation=linear
+
+[softmax]
+CFG
+for f in 0 1; do
+    sed "s/^\[net\]/[net]\nflip=$f/" base.cfg > flip$f.cfg
+    run_dn ftrain$f.log classifier train mirror/tiny.data flip$f.cfg || fail "flip=$f training exited $?"
+    run_dn fvalid$f.log valid mirror/tiny.data flip$f.cfg mirror/backup/flip$f.weights || fail "flip=$f valid exited $?"
+done
+a0=$(top1 fvalid0.log); a1=$(top1 fvalid1.log)
+echo "left/right-lit classes: top-1 $a0 with flip=0, $a1 with flip=1 (chance 0.5)"
+fcmp "$a0" '>' 0.9 || fail "flip=0 should learn a mirror-sensitive task: top-1 $a0"
+fcmp "$a1" '<' 0.65 || fail "flip=1 should make left/right indistinguishable: top-1 $a1"
+sed "s/^\[net\]/[net]\nflip=2/" base.cfg > flip2.cfg
+expect_error flip2 'flip2.cfg: \[net\] flip=2: must be 0' ops flip2.cfg
