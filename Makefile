@@ -2,6 +2,7 @@
 #
 # make              fetch Debian's `darknet` source (once), apply patches/ to a pristine copy, build
 #                   plugin/ into ./darknet, ./libdarknet.so, ./libdarknet.a and include/darknet.h
+# make demo         the main job: baseline vs Siamese Ensemble on Fashion-MNIST (scripts/demo.sh)
 # make test         unit tests (cmocka), integration tests driving ./darknet, GPU compile check
 # make deps         install missing build dependencies with apt-get (sudo when not root)
 # make clean        remove build products; make distclean also removes the fetched source
@@ -45,7 +46,7 @@ DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config zlib1g-dev
 ifeq ($(OPENCV),1)
 DEPS_BUILD += libopencv-dev
 endif
-DEPS_TEST := libcmocka-dev
+DEPS_TEST := libcmocka-dev dataset-fashion-mnist
 
 # ---- plugin objects: our code, our flags -------------------------------------------------------
 # No -ffast-math here (Darknet uses -Ofast): the plugin's NaN checks and tests must be able to fail.
@@ -62,7 +63,7 @@ DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DE
           OBJDIR='$(OBJDIR)/' EXEC='$(OBJDIR)/darknet' SLIB='$(OBJDIR)/libdarknet.so' \
           ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)'
 
-.PHONY: all deps deps-check host tools test clean distclean FORCE
+.PHONY: all deps deps-check host tools test demo clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -150,6 +151,11 @@ test: host
 	@scripts/deps.sh ensure $(DEPS_TEST)
 	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS) $(SCRIPT_BINS)
 	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' tests/run.sh $(UNIT_BINS)
+
+# The main job (scripts/demo.sh): baseline vs Siamese Ensemble on a Fashion-MNIST subset.
+demo: tools
+	@scripts/deps.sh ensure dataset-fashion-mnist
+	@BUILD='$(BUILD)' scripts/demo.sh
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools darknet libdarknet.so libdarknet.a include
