@@ -41,11 +41,14 @@ n_test=$(wc -l < "$data/valid.list")
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
+data_abs=$(cd "$data" && pwd)
+# The lists hold paths as the converter was given them (relative ones are relative to the
+# repository root, where darknet runs); the .data file itself can name them absolutely.
 cat > "$out/fashion.data" <<DATA
 classes=10
-train=$PWD/$data/train.list
-valid=$PWD/$data/valid.list
-labels=$PWD/$data/labels.list
+train=$data_abs/train.list
+valid=$data_abs/valid.list
+labels=$data_abs/labels.list
 backup=$out
 top=2
 DATA
@@ -110,8 +113,8 @@ pct() { awk -v x="$1" 'BEGIN { printf "%.2f%%", 100 * x }'; }
     echo "| its branch B alone (test_lambda=0) | $(pct "${top1[siamese-branch-B]}") | $(pct "${top2[siamese-branch-B]}") | $n_train | (same run) |"
     echo
     echo "Weights: $out/fashion-baseline.weights, $out/fashion-siamese.weights"
-    echo "One run each: Darknet's data loader and weight initialisation are seeded from the clock, so"
-    echo "differences of a few tenths of a percent between the rows are within run-to-run noise."
+    echo "One training run of each model. Darknet seeds its weight initialisation and data loader from"
+    echo "the clock, so a repeated run gives somewhat different figures; compare rows with that in mind."
 } > "$out/results.md"
 say "results (also in $out/results.md), $((SECONDS - t_start)) s in all"
 cat "$out/results.md"

@@ -1,5 +1,6 @@
 # tests/lib.sh: helpers sourced by tests/integration/*.sh (see tests/run.sh for their environment).
 set -u
+ROOT=$PWD   # tests start in the repository root (tests/run.sh)
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
 skip() { echo "skipped: $*"; exit 77; }
