@@ -2,7 +2,8 @@
 # demo.sh: the main job. Trains a baseline and a Siamese Ensemble of the same backbone on a small,
 # balanced Fashion-MNIST subset, evaluates both (and each Siamese branch alone) on the 10,000 test
 # images with `darknet valid`, and prints a table (also saved as results.md in the run folder).
-# Run it through `make demo`, which builds ./darknet and the converters first.
+# Run it through `make demo`, which builds ./darknet and the converters first. (stdbuf -oL: Darknet
+# writes its progress through a pipe here, which stdio would otherwise buffer in 4 KiB chunks.)
 #
 # Settings (environment), defaults in brackets:
 #   DEMO_PER_CLASS  training images per class [100]      DEMO_SEED  subset choice [1]
@@ -69,7 +70,7 @@ train() {
     max=$(sed -n 's/^max_batches=//p' "$cfg")
     say "training $name: $max batches of $(sed -n 's/^batch=//p' "$cfg") images (log: $out/$name-train.log)"
     rm -f "$out/fashion-$name.weights"
-    "$darknet" classifier train "$out/fashion.data" "$cfg" 2> "$out/$name-train.err" | tee "$out/$name-train.log" \
+    stdbuf -oL "$darknet" classifier train "$out/fashion.data" "$cfg" 2> "$out/$name-train.err" | tee "$out/$name-train.log" \
         | awk -v max="$max" '/ avg, / { split($0, a, ","); it = a[1] + 0
                                         if (it % 100 == 0 || it == max) { printf "  %s\n", $0; fflush() } }'
     [ "${PIPESTATUS[0]}" = 0 ] || { tail -n 5 "$out/$name-train.err" >&2; echo "demo: training $name failed" >&2; exit 1; }
@@ -81,7 +82,7 @@ train() {
 evaluate() {
     local row=$1 name=$2 lambda=${3:-} log=$out/$1-valid.log
     say "evaluating $row on $n_test test images${lambda:+ (SIAMESE_TEST_LAMBDA=$lambda)}"
-    SIAMESE_TEST_LAMBDA=$lambda "$darknet" valid "$out/fashion.data" "$out/fashion-$name.cfg" "$out/fashion-$name.weights" \
+    SIAMESE_TEST_LAMBDA=$lambda stdbuf -oL "$darknet" valid "$out/fashion.data" "$out/fashion-$name.cfg" "$out/fashion-$name.weights" \
         2> "$out/$row-valid.err" | tee "$log" \
         | awk -v n="$n_test" '/top 1: / { split($0, a, ":"); i = a[1] + 1
                                         if (i % 2000 == 0 || i == n) { printf "  %d/%d %s\n", i, n, $0; fflush() } }'

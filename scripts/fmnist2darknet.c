@@ -15,8 +15,8 @@
  * image's index in its idx file), OUT/labels.list, OUT/train.list, OUT/valid.list (the test images),
  * OUT/fashion-mnist.data (classes=10, top=2, backup=OUT/backup). List paths are written as --out
  * spells them: run from the repository root with a relative --out, as Darknet is run from there.
- * Darknet's classifier reads the grayscale PNGs as 3 equal channels (load_image_color), so cfgs
- * for this set keep channels=3 (channels=1 would overflow its input buffer).
+ * A cfg with [net] channels=1 reads them as 1-channel images (patches/0006); with channels=3
+ * Darknet reads them as 3 equal channels.
  *
  * Class names: Darknet matches every label name as a substring of the whole image path, and
  * "shirt" is inside "tshirt", so class 0 (T-shirt/top) is called "tee". No name is inside another;
