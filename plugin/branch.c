@@ -29,20 +29,11 @@ static const plugin_layer_ops branch_ops = {"branch", resize_branch_layer, free_
 
 layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, int outputs)
 {
-    layer l = {0};
     branch_state *st = calloc(1, sizeof *st);
     st->net = net;
     st->from = from;
     st->closed_by = -1;
-    l.plugin = &branch_ops;
-    l.plugin_state = st;
-    l.batch = batch;
-    l.w = l.out_w = w;
-    l.h = l.out_h = h;
-    l.c = l.out_c = c;
-    l.inputs = l.outputs = outputs;
-    l.output = calloc((size_t)batch * outputs, sizeof(float));
-    l.delta = calloc((size_t)batch * outputs, sizeof(float));
+    layer l = plugin_make_layer(&branch_ops, st, batch, w, h, c, outputs);
     l.forward = forward_branch_layer;
     l.backward = backward_branch_layer;
     return l;
@@ -68,28 +59,9 @@ int resize_branch_layer(layer *l, network *net, int w, int h)
 {
     (void)w; (void)h;   /* those are branch A's output size, not ours */
     const branch_state *st = l->plugin_state;
-    if (st->from < 0) {
-        l->out_w = l->w = net->w;
-        l->out_h = l->h = net->h;
-        l->out_c = l->c = net->c;
-        l->outputs = net->w * net->h * net->c;
-    } else {
-        const layer *src = &net->layers[st->from];
-        l->out_w = l->w = src->out_w;
-        l->out_h = l->h = src->out_h;
-        l->out_c = l->c = src->out_c;
-        l->outputs = src->outputs;
-    }
-    l->inputs = l->outputs;
-    float *output = realloc(l->output, sizeof(float) * (size_t)l->batch * l->outputs);
-    float *delta = realloc(l->delta, sizeof(float) * (size_t)l->batch * l->outputs);
-    if (!output || !delta) {
-        fprintf(stderr, "[branch]: out of memory resizing to %d x %d x %d\n", l->out_w, l->out_h, l->out_c);
-        return -1;
-    }
-    l->output = output;
-    l->delta = delta;
-    return 0;
+    if (st->from < 0) return plugin_reshape_layer(l, net->w, net->h, net->c, net->w * net->h * net->c);
+    const layer *src = &net->layers[st->from];
+    return plugin_reshape_layer(l, src->out_w, src->out_h, src->out_c, src->outputs);
 }
 
 static int parse_branch(const plugin_section_args *a, layer *l)

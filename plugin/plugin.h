@@ -40,6 +40,13 @@ int plugin_register_section(const plugin_section *section);
 /* The registered section of that name, or NULL. */
 const plugin_section *plugin_find_section(const char *name);
 
+/* ---- layers ---------------------------------------------------------------------------------- */
+/* A PLUGIN layer whose input and output are (batch, outputs) of shape w x h x c, with zeroed output
+ * and delta buffers; the caller sets forward/backward. */
+layer plugin_make_layer(const plugin_layer_ops *ops, void *state, int batch, int w, int h, int c, int outputs);
+/* New shape for resize: reallocates output and delta. 0, or -1 after printing an error. */
+int plugin_reshape_layer(layer *l, int w, int h, int c, int outputs);
+
 /* ---- option helpers for parse functions ------------------------------------------------------- */
 /* Each returns 0 (value or default stored in *out) or -1 after printing an error. */
 int plugin_opt_float(const plugin_section_args *a, const char *key, float def, float *out);

@@ -66,28 +66,18 @@ void siamese_layer_reseed(layer *l, uint64_t seed)
 layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outputs,
                          mix_params mix, float test_lambda, uint64_t seed)
 {
-    layer l = {0};
     siamese_state *st = calloc(1, sizeof *st);
     st->a = a;
     st->b = b;
     st->branch = -1;
     st->mix = mix;
     st->test_lambda = test_lambda;
-    st->capacity = batch;
     st->lambda = calloc(batch, sizeof(float));
     st->partner = calloc(batch, sizeof(int));
     st->scratch = calloc(2 * (size_t)batch, sizeof(int));
     mix_rng_seed(&st->rng, seed);
     st->seed = seed;
-    l.plugin = &siamese_ops;
-    l.plugin_state = st;
-    l.batch = batch;
-    l.w = l.out_w = w;
-    l.h = l.out_h = h;
-    l.c = l.out_c = c;
-    l.inputs = l.outputs = outputs;
-    l.output = calloc((size_t)batch * outputs, sizeof(float));
-    l.delta = calloc((size_t)batch * outputs, sizeof(float));
+    layer l = plugin_make_layer(&siamese_ops, st, batch, w, h, c, outputs);
     l.forward = forward_siamese_layer;
     l.backward = backward_siamese_layer;
     return l;
@@ -138,16 +128,7 @@ int resize_siamese_layer(layer *l, network *net, int w, int h)
                 st->b, lb->out_w, lb->out_h, lb->out_c);
         return -1;
     }
-    l->out_w = l->w = la->out_w;
-    l->out_h = l->h = la->out_h;
-    l->out_c = l->c = la->out_c;
-    l->inputs = l->outputs = la->outputs;
-    float *output = realloc(l->output, sizeof(float) * (size_t)l->batch * l->outputs);
-    float *delta = realloc(l->delta, sizeof(float) * (size_t)l->batch * l->outputs);
-    if (!output || !delta) { fprintf(stderr, "[siamese]: out of memory resizing\n"); return -1; }
-    l->output = output;
-    l->delta = delta;
-    return 0;
+    return plugin_reshape_layer(l, la->out_w, la->out_h, la->out_c, la->outputs);
 }
 
 /* ---- cfg ------------------------------------------------------------------------------------- */

@@ -22,7 +22,7 @@ typedef struct siamese_state {
     float test_lambda;      /* branch A's weight at inference */
     uint64_t seed;
     mix_rng rng;
-    int capacity;           /* batch size the per-step buffers below hold */
+    /* per-step buffers, sized for the batch the layer was made with (set_batch_network only lowers it) */
     float *lambda;          /* (batch) lambda_i of the last forward */
     int *partner;           /* (batch) pi(i) of the last forward */
     int *scratch;           /* (2*batch) pairing work space */
