@@ -30,6 +30,8 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "darknet.h"
 #include "list.h"
 #include "option_list.h"
@@ -45,19 +47,6 @@ static char *temp_path(const char *stem)
     const char *dir = getenv("TMPDIR");
     char *path = malloc(4096);
     snprintf(path, 4096, "%s/%s.XXXXXX", dir && *dir ? dir : "/tmp", stem);
-    return path;
-}
-
-/* Writes text to a fresh temporary file; returns its path (malloc'ed, caller unlinks and frees). */
-static char *write_temp_cfg(const char *text)
-{
-    char *path = temp_path("test_registry_cfg");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
     return path;
 }
 

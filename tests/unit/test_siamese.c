@@ -20,21 +20,10 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "darknet.h"
 #include "siamese.h"
-
-static network *parse_cfg_text(const char *text)
-{
-    char path[] = "/tmp/test_siamese_XXXXXX";
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    fputs(text, f);
-    fclose(f);
-    network *net = parse_network_cfg(path);
-    unlink(path);
-    return net;
-}
 
 static siamese_state *siamese_at(network *net, int i)
 {

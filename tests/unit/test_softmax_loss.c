@@ -19,27 +19,14 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "test_util.h"
+
 #include "darknet.h"
 
 enum { BATCH = 2, CLASSES = 4 };
 
 static const double REL_TOL = 1e-5;   /* cost vs. the double-precision reference */
 static const double ABS_TOL = 1e-6;   /* per-element probabilities and deltas */
-
-/* Writes text to a fresh temporary file; returns its path (malloc'ed). */
-static char *write_temp_cfg(const char *text)
-{
-    const char *dir = getenv("TMPDIR");
-    char *path = malloc(4096);
-    snprintf(path, 4096, "%s/test_softmax_loss.XXXXXX", dir && *dir ? dir : "/tmp");
-    int fd = mkstemp(path);
-    assert_true(fd >= 0);
-    FILE *f = fdopen(fd, "w");
-    assert_non_null(f);
-    assert_true(fputs(text, f) >= 0);
-    assert_int_equal(fclose(f), 0);
-    return path;
-}
 
 static int setup_net(void **state)
 {
