@@ -9,17 +9,14 @@
  * cfg keys (all optional):
  *   layers=A,B     the two branch outputs, absolute or negative-relative as in [route].
  *                  Default: A = the layer before the open [branch], B = the layer before this one.
- *   alpha=0.4      Beta's first parameter. 0.4 is the middle of the range that mixup-style methods
+ *   test_lambda=0.5  branch A's weight at inference (and in batches left unmixed by prob/stop).
+ *                  The environment variable SIAMESE_TEST_LAMBDA overrides it for every [siamese]
+ *                  (e.g. 1 or 0 to evaluate one branch alone).
+ *   alpha=0.4 beta=alpha mode=batch pairing=shuffle prob=1 stop=1 seed=N: the keys every mixing
+ *                  layer shares (mixer.h). alpha=0.4 is the middle of the range mixup-style methods
  *                  use (0.2-1); small alpha keeps most lambdas near 0 or 1. The paper sweeps it.
- *   beta=alpha     Beta's second parameter.
- *   mode=batch     batch: one lambda per batch; sample: one per sample.
- *   pairing=shuffle  shuffle | same (same class where possible) | other (another class where
- *                  possible) | self (both branches see the same image). Classes are the argmax of
- *                  each sample's truth.
- *   test_lambda=0.5  branch A's weight at inference. The environment variable SIAMESE_TEST_LAMBDA
- *                  overrides it for every [siamese] (e.g. 1 or 0 to evaluate one branch alone).
- *   seed=N         seeds this layer's own generator; unset: from the clock, printed so a run can
- *                  be repeated.
+ *                  pairing: shuffle | same (same class where possible) | other (another class
+ *                  where possible) | self (both branches see the same image).
  * Example:
  *   [branch]
  *   ... branch B ...
@@ -36,21 +33,11 @@
 
 #include "siamese.h"
 
-static void free_siamese_buffers(siamese_state *st)
-{
-    free(st->lambda);
-    free(st->partner);
-    free(st->scratch);
-    free(st->truth_copy);
-    st->lambda = NULL; st->partner = NULL; st->scratch = NULL; st->truth_copy = NULL;
-    st->truth_copy_len = 0;
-}
-
 static void free_siamese_layer(layer *l)
 {
     siamese_state *st = l->plugin_state;
     if (!st) return;
-    free_siamese_buffers(st);
+    mixer_free(&st->m);
     free(st);
 }
 
@@ -59,24 +46,18 @@ static const plugin_layer_ops siamese_ops = {"siamese", resize_siamese_layer, fr
 void siamese_layer_reseed(layer *l, uint64_t seed)
 {
     siamese_state *st = l->plugin_state;
-    st->seed = seed;
-    mix_rng_seed(&st->rng, seed);
+    mixer_reseed(&st->m, seed);
 }
 
 layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outputs,
-                         mix_params mix, float test_lambda, uint64_t seed)
+                         mixer_config mix, float test_lambda)
 {
     siamese_state *st = calloc(1, sizeof *st);
     st->a = a;
     st->b = b;
     st->branch = -1;
-    st->mix = mix;
     st->test_lambda = test_lambda;
-    st->lambda = calloc(batch, sizeof(float));
-    st->partner = calloc(batch, sizeof(int));
-    st->scratch = calloc(2 * (size_t)batch, sizeof(int));
-    mix_rng_seed(&st->rng, seed);
-    st->seed = seed;
+    mixer_init(&st->m, &mix, batch);
     layer l = plugin_make_layer(&siamese_ops, st, batch, w, h, c, outputs);
     l.forward = forward_siamese_layer;
     l.backward = backward_siamese_layer;
@@ -88,20 +69,13 @@ void forward_siamese_layer(const layer l, network net)
 {
     siamese_state *st = l.plugin_state;
     const float *ha = net.layers[st->a].output, *hb = net.layers[st->b].output;
-    if (net.train && net.truth) {
-        mix_draw(&st->rng, &st->mix, net.truth, net.truths, l.batch, st->lambda, st->partner, st->scratch);
-        size_t need = (size_t)l.batch * net.truths;
-        if (need > st->truth_copy_len) {   /* once: the truth size is known only after parsing */
-            float *copy = realloc(st->truth_copy, need * sizeof(float));
-            if (!copy) { fprintf(stderr, "[siamese]: out of memory\n"); exit(EXIT_FAILURE); }
-            st->truth_copy = copy;
-            st->truth_copy_len = need;
-        }
-        mix_labels(net.truth, net.truths, l.batch, st->lambda, st->partner, st->truth_copy);
+    if (net.train && net.truth && mixer_wants_mix(&st->m, &net)) {
+        mixer_draw(&st->m, &net, l.batch);
+        mixer_mix_truth(&st->m, &net, l.batch);
     } else {
-        for (int i = 0; i < l.batch; ++i) { st->lambda[i] = st->test_lambda; st->partner[i] = i; }
+        mixer_set_identity(&st->m, l.batch, st->test_lambda);
     }
-    mix_forward(ha, hb, l.output, l.outputs, l.batch, st->lambda, st->partner);
+    mix_forward(ha, hb, l.output, l.outputs, l.batch, st->m.lambda, st->m.partner);
 }
 
 /* delta_A[i] += lambda_i*delta[i];  delta_B[pi(i)] += (1-lambda_i)*delta[i]. */
@@ -109,7 +83,7 @@ void backward_siamese_layer(const layer l, network net)
 {
     const siamese_state *st = l.plugin_state;
     mix_backward(l.delta, net.layers[st->a].delta, net.layers[st->b].delta, l.outputs, l.batch,
-                 st->lambda, st->partner);
+                 st->m.lambda, st->m.partner);
 }
 
 static int same_shape(const layer *x, const layer *y)
@@ -148,7 +122,7 @@ static int open_branch_before(network *net, int index)
 
 static int parse_siamese(const plugin_section_args *a, layer *l)
 {
-    static const char *const known[] = {"layers", "alpha", "beta", "mode", "pairing", "test_lambda", "seed", NULL};
+    static const char *const known[] = {"layers", "test_lambda", MIXER_KEYS, NULL};
     network *net = a->net;
     int branch = open_branch_before(net, a->index);
 
@@ -178,17 +152,12 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
         idx[1] = a->index - 1;
     }
 
-    float alpha, beta, test_lambda;
-    int mode, pairing, seed_opt;
-    if (plugin_opt_float(a, "alpha", 0.4f, &alpha)) return -1;
-    if (!(alpha > 0)) { plugin_error(a, "alpha", "must be > 0 (got %g)", alpha); return -1; }
-    if (plugin_opt_float(a, "beta", alpha, &beta)) return -1;
-    if (!(beta > 0)) { plugin_error(a, "beta", "must be > 0 (got %g)", beta); return -1; }
-    if (plugin_opt_choice(a, "mode", mix_mode_names, 2, MIX_MODE_BATCH, &mode)) return -1;
-    if (plugin_opt_choice(a, "pairing", mix_pairing_names, 4, MIX_PAIR_SHUFFLE, &pairing)) return -1;
+    mixer_config mix;
+    float test_lambda;
+    if (mixer_parse(a, &mix)) return -1;
     if (plugin_opt_float(a, "test_lambda", 0.5f, &test_lambda)) return -1;
     if (!(test_lambda >= 0 && test_lambda <= 1)) {
-        plugin_error(a, "test_lambda", "must be in [0,1] (got %g)", test_lambda);
+        plugin_error(a, "test_lambda", "must be in [0,1]");
         return -1;
     }
     /* Evaluating each branch alone (test_lambda 1 or 0) should not need an edited cfg. */
@@ -203,9 +172,6 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
         }
         test_lambda = (float)v;
     }
-    int seeded = plugin_opt_present(a, "seed");
-    if (plugin_opt_int(a, "seed", 0, &seed_opt)) return -1;
-    if (seed_opt < 0) { plugin_error(a, "seed", "must be >= 0"); return -1; }
     if (plugin_opt_reject_unknown(a, known)) return -1;
 
     const layer *la = &net->layers[idx[0]], *lb = &net->layers[idx[1]];
@@ -216,22 +182,19 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
         return -1;
     }
 
-    uint64_t seed = seeded ? (uint64_t)seed_opt
-                           : ((uint64_t)time(NULL) * 1000003u + (uint64_t)getpid() * 7919u + (uint64_t)a->index) % 2147483647u;
-    mix_params mix = {alpha, beta, (mix_mode)mode, (mix_pairing)pairing};
     *l = make_siamese_layer(a->batch, idx[0], idx[1], la->out_w, la->out_h, la->out_c, la->outputs,
-                            mix, test_lambda, seed);
+                            mix, test_lambda);
     siamese_state *st = l->plugin_state;
     if (n_idx == 0 || branch >= 0) {
         /* A [siamese] closes the nearest open [branch], also when it names its layers itself. */
         st->branch = branch;
         if (branch >= 0) ((branch_state *)net->layers[branch].plugin_state)->closed_by = a->index;
     }
-    fprintf(stderr, "siamese   layers %d,%d  alpha %.3g beta %.3g  %s %s  test %.2f%s  seed %llu%s\n"
+    char keys[200];
+    mixer_describe(&mix, keys, sizeof keys);
+    fprintf(stderr, "siamese   layers %d,%d  test %.2f%s  %s\n"
                     "                                                 ->  %4d x%4d x%4d\n",
-            idx[0], idx[1], alpha, beta, mix_mode_names[mode], mix_pairing_names[pairing], test_lambda,
-            lambda_from_env ? " (SIAMESE_TEST_LAMBDA)" : "",
-            (unsigned long long)seed, seeded ? "" : " (from clock; set seed= to repeat)",
+            idx[0], idx[1], test_lambda, lambda_from_env ? " (SIAMESE_TEST_LAMBDA)" : "", keys,
             l->out_w, l->out_h, l->out_c);
     return 0;
 }

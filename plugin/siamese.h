@@ -3,7 +3,7 @@
 #ifndef PLUGIN_SIAMESE_H
 #define PLUGIN_SIAMESE_H
 
-#include "mix.h"
+#include "mixer.h"
 #include "plugin.h"
 
 extern const plugin_section branch_section;
@@ -18,16 +18,8 @@ typedef struct branch_state {
 typedef struct siamese_state {
     int a, b;               /* the two branch outputs (layer indices) */
     int branch;             /* the [branch] this layer closes; -1 when layers= stands alone */
-    mix_params mix;
-    float test_lambda;      /* branch A's weight at inference */
-    uint64_t seed;
-    mix_rng rng;
-    /* per-step buffers, sized for the batch the layer was made with (set_batch_network only lowers it) */
-    float *lambda;          /* (batch) lambda_i of the last forward */
-    int *partner;           /* (batch) pi(i) of the last forward */
-    int *scratch;           /* (2*batch) pairing work space */
-    float *truth_copy;      /* (batch, truths) unmixed labels */
-    size_t truth_copy_len;
+    float test_lambda;      /* branch A's weight at inference and in unmixed batches */
+    mixer m;                /* keys, generator and the last forward's lambda_i and pi(i) */
 } siamese_state;
 
 layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, int outputs);
@@ -36,7 +28,7 @@ void backward_branch_layer(const layer l, network net);
 int  resize_branch_layer(layer *l, network *net, int w, int h);
 
 layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outputs,
-                         mix_params mix, float test_lambda, uint64_t seed);
+                         mixer_config mix, float test_lambda);
 void forward_siamese_layer(const layer l, network net);
 void backward_siamese_layer(const layer l, network net);
 int  resize_siamese_layer(layer *l, network *net, int w, int h);

@@ -127,6 +127,6 @@ test_lambda=0.25
 seed=11
 " > "$ok"
 run_dn "$TMPDIR/ok.log" ops "$ok" || { tail "$TMPDIR/ok.log"; fail "a valid Siamese cfg with all keys does not parse"; }
-grep -q "siamese   layers 0,2  alpha 0.2 beta 0.3  sample other  test 0.25  seed 11" "$TMPDIR/ok.log" \
+grep -q "siamese   layers 0,2  test 0.25  alpha 0.2 beta 0.3  sample other  prob 1 stop 1  seed 11" "$TMPDIR/ok.log" \
     || { grep siamese "$TMPDIR/ok.log"; fail "network summary does not show [siamese]'s options"; }
 echo "ok   $n bad cfgs rejected; a cfg using every key parses and is summarised"

@@ -81,11 +81,11 @@ static void check_training_forward(const char *keys, int expect_sample_mode, mix
     const float *ha = net->layers[0].output, *hb = net->layers[2].output, *out = net->layers[3].output;
     int lambda_varies = 0;
     for (int i = 0; i < B; ++i) {
-        float l = st->lambda[i];
-        int j = st->partner[i];
+        float l = st->m.lambda[i];
+        int j = st->m.partner[i];
         assert_true(l >= 0 && l <= 1);
         assert_true(j >= 0 && j < B);
-        lambda_varies |= l != st->lambda[0];
+        lambda_varies |= l != st->m.lambda[0];
         for (int k = 0; k < n; ++k)
             assert_float_equal(out[i * n + k], l * ha[i * n + k] + (1 - l) * hb[j * n + k], 1e-6);
         for (int k = 0; k < T; ++k)
@@ -128,8 +128,8 @@ static void test_forward_hand_computed(void **state)
     net->train = 1;
     forward_network(net);
     siamese_state *st = siamese_at(net, 3);
-    float l = st->lambda[0];
-    int p0 = st->partner[0], p1 = st->partner[1];
+    float l = st->m.lambda[0];
+    int p0 = st->m.partner[0], p1 = st->m.partner[1];
     const float *out = net->layers[3].output;
     /* out[i] = l*x[i] + (1-l)*2*x[p(i)] */
     assert_float_equal(out[0], l * 1 + (1 - l) * 2 * x[2 * p0], 1e-6);
@@ -239,7 +239,7 @@ static void gradient_check(const char *cfg, int si, const int *check_layers, int
     backward_network(net);
     siamese_state *st = siamese_at(net, si);
     printf("    lambdas:");
-    for (int i = 0; i < B; ++i) printf(" %.3f->%d", st->lambda[i], st->partner[i]);
+    for (int i = 0; i < B; ++i) printf(" %.3f->%d", st->m.lambda[i], st->m.partner[i]);
     printf("\n");
     for (int c = 0; c < n_check; ++c) {
         layer *l = &net->layers[check_layers[c]];
@@ -313,9 +313,9 @@ static void test_same_seed_same_draws(void **state)
             forward_network(nets[k]);
         }
         siamese_state *s1 = siamese_at(n1, 3), *s2 = siamese_at(n2, 3), *s3 = siamese_at(n3, 3);
-        assert_memory_equal(s1->lambda, s2->lambda, 6 * sizeof(float));
-        assert_memory_equal(s1->partner, s2->partner, 6 * sizeof(int));
-        differ += memcmp(s1->lambda, s3->lambda, 6 * sizeof(float)) != 0;
+        assert_memory_equal(s1->m.lambda, s2->m.lambda, 6 * sizeof(float));
+        assert_memory_equal(s1->m.partner, s2->m.partner, 6 * sizeof(int));
+        differ += memcmp(s1->m.lambda, s3->m.lambda, 6 * sizeof(float)) != 0;
     }
     assert_true(differ >= 4);
     free_network(n1); free_network(n2); free_network(n3);

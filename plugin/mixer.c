@@ -1,0 +1,99 @@
+/* mixer.c: the shared part of every label-mixing layer (see mixer.h for the keys). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "mixer.h"
+
+int mixer_parse(const plugin_section_args *a, mixer_config *cfg)
+{
+    int mode, pairing, seed_opt;
+    float alpha, beta, prob, stop;
+    if (plugin_opt_float(a, "alpha", 0.4f, &alpha)) return -1;
+    if (!(alpha > 0)) { plugin_error(a, "alpha", "must be > 0"); return -1; }
+    if (plugin_opt_float(a, "beta", alpha, &beta)) return -1;
+    if (!(beta > 0)) { plugin_error(a, "beta", "must be > 0"); return -1; }
+    if (plugin_opt_choice(a, "mode", mix_mode_names, 2, MIX_MODE_BATCH, &mode)) return -1;
+    if (plugin_opt_choice(a, "pairing", mix_pairing_names, 4, MIX_PAIR_SHUFFLE, &pairing)) return -1;
+    if (plugin_opt_float(a, "prob", 1.0f, &prob)) return -1;
+    if (!(prob >= 0 && prob <= 1)) { plugin_error(a, "prob", "must be in [0,1]"); return -1; }
+    if (plugin_opt_float(a, "stop", 1.0f, &stop)) return -1;
+    if (!(stop >= 0 && stop <= 1)) { plugin_error(a, "stop", "must be in [0,1] (a fraction of max_batches)"); return -1; }
+    cfg->seeded = plugin_opt_present(a, "seed");
+    if (plugin_opt_int(a, "seed", 0, &seed_opt)) return -1;
+    if (seed_opt < 0) { plugin_error(a, "seed", "must be >= 0"); return -1; }
+    cfg->mix = (mix_params){alpha, beta, (mix_mode)mode, (mix_pairing)pairing};
+    cfg->prob = prob;
+    cfg->stop = stop;
+    cfg->seed = cfg->seeded ? (uint64_t)seed_opt
+              : ((uint64_t)time(NULL) * 1000003u + (uint64_t)getpid() * 7919u + (uint64_t)a->index) % 2147483647u;
+    return 0;
+}
+
+void mixer_init(mixer *m, const mixer_config *cfg, int batch)
+{
+    *m = (mixer){0};
+    m->cfg = *cfg;
+    mixer_reseed(m, cfg->seed);
+    m->lambda = calloc(batch, sizeof(float));
+    m->partner = calloc(batch, sizeof(int));
+    m->scratch = calloc(2 * (size_t)batch, sizeof(int));
+    mixer_set_identity(m, batch, 1.0f);
+}
+
+void mixer_free(mixer *m)
+{
+    free(m->lambda);
+    free(m->partner);
+    free(m->scratch);
+    free(m->truth_copy);
+    m->lambda = NULL; m->partner = NULL; m->scratch = NULL; m->truth_copy = NULL;
+    m->truth_copy_len = 0;
+}
+
+void mixer_reseed(mixer *m, uint64_t seed)
+{
+    m->cfg.seed = seed;
+    mix_rng_seed(&m->rng, seed);
+}
+
+void mixer_describe(const mixer_config *c, char *buf, size_t size)
+{
+    snprintf(buf, size, "alpha %.3g beta %.3g  %s %s  prob %.3g stop %.3g  seed %llu%s",
+             c->mix.alpha, c->mix.beta, mix_mode_names[c->mix.mode], mix_pairing_names[c->mix.pairing],
+             c->prob, c->stop, (unsigned long long)c->seed, c->seeded ? "" : " (from clock; set seed= to repeat)");
+}
+
+int mixer_wants_mix(mixer *m, network *net)
+{
+    if (m->cfg.stop < 1 && (double)get_current_batch(net) >= (double)m->cfg.stop * net->max_batches) return 0;
+    /* No draw when prob is 1, so a cfg without prob= draws exactly as before the key existed. */
+    return m->cfg.prob >= 1 || mix_rng_uniform(&m->rng) < m->cfg.prob;
+}
+
+void mixer_draw(mixer *m, const network *net, int batch)
+{
+    mix_params p = m->cfg.mix;
+    /* Without labels there are no classes to pair by. */
+    if (!net->truth && (p.pairing == MIX_PAIR_SAME || p.pairing == MIX_PAIR_OTHER)) p.pairing = MIX_PAIR_SHUFFLE;
+    mix_draw(&m->rng, &p, net->truth, net->truths, batch, m->lambda, m->partner, m->scratch);
+}
+
+void mixer_set_identity(mixer *m, int batch, float l)
+{
+    for (int i = 0; i < batch; ++i) { m->lambda[i] = l; m->partner[i] = i; }
+}
+
+void mixer_mix_truth(mixer *m, const network *net, int batch)
+{
+    if (!net->truth) return;
+    size_t need = (size_t)batch * net->truths;
+    if (need > m->truth_copy_len) {   /* once: the truth size is known only after parsing */
+        float *copy = realloc(m->truth_copy, need * sizeof(float));
+        if (!copy) { fprintf(stderr, "mixing layer: out of memory\n"); exit(EXIT_FAILURE); }
+        m->truth_copy = copy;
+        m->truth_copy_len = need;
+    }
+    mix_labels(net->truth, net->truths, batch, m->lambda, m->partner, m->truth_copy);
+}
