@@ -192,3 +192,59 @@ void mix_labels(float *truth, int truths, int batch, const float *lambda, const 
     memcpy(scratch, truth, sizeof(float) * (size_t)truths * batch);
     mix_forward(scratch, scratch, truth, truths, batch, lambda, partner);
 }
+
+/* ---- CutMix ---------------------------------------------------------------------------------- */
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+void mix_cutmix_box(mix_rng *r, int w, int h, float lambda, int box[4])
+{
+    double cut = sqrt(1.0 - (double)lambda);
+    int cut_w = (int)(w * cut), cut_h = (int)(h * cut);
+    int cx = mix_rng_below(r, w), cy = mix_rng_below(r, h);
+    box[0] = clampi(cx - cut_w / 2, 0, w);
+    box[1] = clampi(cy - cut_h / 2, 0, h);
+    box[2] = clampi(cx + cut_w / 2, 0, w);
+    box[3] = clampi(cy + cut_h / 2, 0, h);
+}
+
+float mix_cutmix_lambda(const int box[4], int w, int h)
+{
+    return 1.0f - (float)((box[2] - box[0]) * (box[3] - box[1])) / (float)(w * h);
+}
+
+void mix_cutmix_forward(const float *x, float *out, int c, int h, int w, int batch,
+                        const int *boxes, const int *partner)
+{
+    const size_t image = (size_t)c * h * w;
+    memcpy(out, x, sizeof(float) * image * batch);
+    for (int i = 0; i < batch; ++i) {
+        const int *b = boxes + 4 * i;
+        const float *src = x + image * partner[i];
+        float *dst = out + image * i;
+        for (int k = 0; k < c; ++k)
+            for (int y = b[1]; y < b[3]; ++y)
+                memcpy(dst + ((size_t)k * h + y) * w + b[0], src + ((size_t)k * h + y) * w + b[0],
+                       sizeof(float) * (b[2] - b[0]));
+    }
+}
+
+void mix_cutmix_backward(const float *delta, float *dx, int c, int h, int w, int batch,
+                         const int *boxes, const int *partner)
+{
+    const size_t image = (size_t)c * h * w;
+    for (int i = 0; i < batch; ++i) {
+        const int *b = boxes + 4 * i;
+        const float *d = delta + image * i;
+        float *own = dx + image * i, *other = dx + image * partner[i];
+        for (int k = 0; k < c; ++k)
+            for (int y = 0; y < h; ++y) {
+                const size_t row = ((size_t)k * h + y) * w;
+                const int in_rows = y >= b[1] && y < b[3];
+                for (int x = 0; x < w; ++x) {
+                    if (in_rows && x >= b[0] && x < b[2]) other[row + x] += d[row + x];
+                    else own[row + x] += d[row + x];
+                }
+            }
+    }
+}

@@ -1,4 +1,4 @@
-/* mix.h: the mixing core shared by every mixing layer ([siamese], and later [mixup], [cutmix]).
+/* mix.h: the mixing core shared by every mixing layer ([siamese], [mixup], [cutmix]).
  *
  * A seeded generator owned by each layer (never rand()), a Beta sampler that cannot return NaN,
  * partner selection within a batch, and the pure kernels that mix two activation buffers, their
@@ -60,5 +60,18 @@ void mix_backward(const float *delta, float *delta_a, float *delta_b, int n, int
  * scratch: batch*truths floats (the unmixed labels are read from a copy). */
 void mix_labels(float *truth, int truths, int batch, const float *lambda, const int *partner,
                 float *scratch);
+
+/* ---- CutMix (Yun et al., 2019) on images (batch, c, h, w) --------------------------------------
+ * A box covering about 1-lambda of the image, centred uniformly at random and clipped to it:
+ * cut = (w*sqrt(1-lambda), h*sqrt(1-lambda)); box = {x1, y1, x2, y2}, x1 <= x < x2. */
+void  mix_cutmix_box(mix_rng *r, int w, int h, float lambda, int box[4]);
+/* The weight the labels get after clipping: 1 - box area / image area. */
+float mix_cutmix_lambda(const int box[4], int w, int h);
+/* out[i] = x[i] with the box of sample i taken from x[partner[i]]; out != x. boxes: 4 per sample. */
+void mix_cutmix_forward(const float *x, float *out, int c, int h, int w, int batch,
+                        const int *boxes, const int *partner);
+/* Its backward, adding: dx[i] += delta[i] outside box i; dx[partner[i]] += delta[i] inside it. */
+void mix_cutmix_backward(const float *delta, float *dx, int c, int h, int w, int batch,
+                         const int *boxes, const int *partner);
 
 #endif

@@ -1,10 +1,21 @@
 /* mixer.c: the shared part of every label-mixing layer (see mixer.h for the keys). */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "mixer.h"
+#include "sections.h"
+
+mixer *mixer_of(const layer *l)
+{
+    if (l->type != PLUGIN) return NULL;
+    const char *name = l->plugin->name;
+    if (strcmp(name, siamese_section.name) && strcmp(name, mixup_section.name) && strcmp(name, cutmix_section.name))
+        return NULL;
+    return (mixer *)l->plugin_state;
+}
 
 int mixer_parse(const plugin_section_args *a, mixer_config *cfg)
 {

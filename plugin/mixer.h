@@ -35,6 +35,10 @@ typedef struct mixer {
     size_t truth_copy_len;
 } mixer;
 
+/* Every mixing layer's state starts with its mixer, so tools and tests can reach the draws of
+ * any of them. NULL for a layer that is not one of [siamese], [mixup], [cutmix]. */
+mixer *mixer_of(const layer *l);
+
 /* The keys every mixing section accepts, for plugin_opt_reject_unknown lists. */
 #define MIXER_KEYS "alpha", "beta", "mode", "pairing", "prob", "stop", "seed"
 

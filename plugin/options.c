@@ -128,6 +128,13 @@ int plugin_opt_int(const plugin_section_args *a, const char *key, int def, int *
     return parse_int(a, key, val, val, val + strlen(val), out);
 }
 
+int plugin_opt_string(const plugin_section_args *a, const char *key, const char *def, const char **out)
+{
+    const char *val = take(a, key);
+    *out = val ? val : def;
+    return 0;
+}
+
 int plugin_opt_choice(const plugin_section_args *a, const char *key, const char *const *choices,
                       int n, int def, int *out)
 {

@@ -51,6 +51,8 @@ int plugin_reshape_layer(layer *l, int w, int h, int c, int outputs);
 /* Each returns 0 (value or default stored in *out) or -1 after printing an error. */
 int plugin_opt_float(const plugin_section_args *a, const char *key, float def, float *out);
 int plugin_opt_int(const plugin_section_args *a, const char *key, int def, int *out);
+/* The value as written (def when the key is absent). */
+int plugin_opt_string(const plugin_section_args *a, const char *key, const char *def, const char **out);
 /* Index of the value among choices[0..n), or def when the key is absent. */
 int plugin_opt_choice(const plugin_section_args *a, const char *key, const char *const *choices,
                       int n, int def, int *out);

@@ -8,11 +8,13 @@
 #include <string.h>
 
 #include "plugin.h"
-#include "siamese.h"
+#include "sections.h"
 
 static const plugin_section *const builtin_sections[] = {
     &branch_section,
     &siamese_section,
+    &mixup_section,
+    &cutmix_section,
     NULL
 };
 

@@ -28,9 +28,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
 
+#include "sections.h"
 #include "siamese.h"
 
 static void free_siamese_layer(layer *l)
@@ -199,8 +198,27 @@ static int parse_siamese(const plugin_section_args *a, layer *l)
     return 0;
 }
 
+static int is_label_mixer(const layer *l)
+{
+    return l->type == PLUGIN && (strcmp(l->plugin->name, mixup_section.name) == 0 ||
+                                 strcmp(l->plugin->name, cutmix_section.name) == 0);
+}
+
 static int check_siamese(network *net, int index, const char *cfgfile)
 {
+    const siamese_state *st = net->layers[index].plugin_state;
+    if (st->branch >= 0) {
+        /* Labels must describe both branches' samples alike: a mixing layer that only one branch
+         * passes through would mix the labels for that branch alone. */
+        const branch_state *bs = net->layers[st->branch].plugin_state;
+        for (int j = bs->from + 1; j < index; ++j) {
+            if (!is_label_mixer(&net->layers[j])) continue;
+            plugin_net_error(cfgfile, index, "siamese", "layer %d [%s] mixes the labels inside only one "
+                             "branch (layers %d-%d); mix before the branch point and start branch B from "
+                             "it with [branch] from=N", j, net->layers[j].plugin->name, bs->from + 1, index - 1);
+            return -1;
+        }
+    }
     if (net->hierarchy) {
         plugin_net_error(cfgfile, index, "siamese", "mixing labels breaks the label encoding of a tree "
                          "softmax ([softmax] tree=); use a flat [softmax]");

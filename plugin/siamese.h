@@ -16,10 +16,10 @@ typedef struct branch_state {
 } branch_state;
 
 typedef struct siamese_state {
+    mixer m;                /* first, as in every mixing layer (mixer_of): keys, generator, draws */
     int a, b;               /* the two branch outputs (layer indices) */
     int branch;             /* the [branch] this layer closes; -1 when layers= stands alone */
     float test_lambda;      /* branch A's weight at inference and in unmixed batches */
-    mixer m;                /* keys, generator and the last forward's lambda_i and pi(i) */
 } siamese_state;
 
 layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, int outputs);

@@ -113,6 +113,44 @@ $conv[siamese]
 [softmax]
 tree=$PWD/build/darknet/data/9k.tree
 "
+bad mixup-prob    'layer 0 \[mixup\]: prob=1.5: must be in \[0,1\]' "$head[mixup]
+prob=1.5
+$conv"
+bad mixup-stop    'layer 0 \[mixup\]: stop=-0.1: must be in \[0,1\]' "$head[mixup]
+stop=-0.1
+$conv"
+long=$(printf 'g%.0s' $(seq 70))
+bad mixup-group   "layer 0 \\[mixup\\]: group=$long: needs a name of 1-63 characters" "$head[mixup]
+group=$long
+$conv"
+bad mixup-key     'layer 0 \[mixup\]: test_lambda=0.5: unknown key for \[mixup\]' "$head[mixup]
+test_lambda=0.5
+$conv"
+bad cutmix-alpha  'layer 1 \[cutmix\]: alpha=-2: must be > 0' "$head$conv[cutmix]
+alpha=-2
+"
+bad cutmix-flat   'layer 0 \[cutmix\]: its input must be an image' '[net]
+batch=2
+inputs=10
+[cutmix]
+[connected]
+output=2
+'
+bad cutmix-mode   'layer 0 \[cutmix\]: mode=pixel: unknown value' "$head[cutmix]
+mode=pixel
+$conv"
+bad siamese-prob  'layer 3 \[siamese\]: prob=x: not a number' "$head$conv[branch]
+$conv[siamese]
+prob=x
+"
+bad mix-in-branch 'layer 4 \[siamese\]: layer 0 \[mixup\] mixes the labels inside only one branch' "$head[mixup]
+$conv[branch]
+$conv[siamese]
+"
+bad cut-in-b      'layer 4 \[siamese\]: layer 3 \[cutmix\] mixes the labels inside only one branch' "$head$conv[branch]
+$conv[cutmix]
+[siamese]
+"
 # Generic keys Darknet reads for every layer stay allowed in our sections.
 ok=$TMPDIR/ok.cfg
 printf '%s' "$head$conv[branch]
@@ -129,4 +167,14 @@ seed=11
 run_dn "$TMPDIR/ok.log" ops "$ok" || { tail "$TMPDIR/ok.log"; fail "a valid Siamese cfg with all keys does not parse"; }
 grep -q "siamese   layers 0,2  test 0.25  alpha 0.2 beta 0.3  sample other  prob 1 stop 1  seed 11" "$TMPDIR/ok.log" \
     || { grep siamese "$TMPDIR/ok.log"; fail "network summary does not show [siamese]'s options"; }
-echo "ok   $n bad cfgs rejected; a cfg using every key parses and is summarised"
+printf '%s' "$head[mixup]
+alpha=0.2
+$conv[branch]
+from=0
+$conv[siamese]
+prob=0.5
+stop=0.8
+" > "$ok"
+run_dn "$TMPDIR/ok2.log" ops "$ok" || { tail "$TMPDIR/ok2.log"; fail "[mixup] in front of a Siamese block with from=0 does not parse"; }
+grep -q "prob 0.5 stop 0.8" "$TMPDIR/ok2.log" || fail "summary does not show prob and stop"
+echo "ok   $n bad cfgs rejected; cfgs using every key parse and are summarised"
