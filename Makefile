@@ -3,13 +3,16 @@
 # make              fetch Debian's `darknet` source (once), apply patches/ to a pristine copy, build
 #                   plugin/ into ./darknet, ./libdarknet.so, ./libdarknet.a and include/darknet.h
 # make demo         the main job: baseline vs Siamese Ensemble on Fashion-MNIST (scripts/demo.sh)
-# make test         unit tests (cmocka), integration tests driving ./darknet, GPU compile check
+# make test         unit tests (cmocka), integration tests driving ./darknet, GPU compile check, fuzzing
+# make test SAN=1   the same with Darknet, the plugin and the tests built with ASan + UBSan (+ LSan)
+# make fuzz         libFuzzer harnesses (tests/fuzz) in build/fuzz/, built with clang
 # make deps         install missing build dependencies with apt-get (sudo when not root)
 # make clean        remove build products; make distclean also removes the fetched source
 #
 # Options (same names as Darknet's own Makefile): OPENCV=1 (default) GPU=0 CUDNN=0 OPENMP=0 DEBUG=0
 #   ARCH="-gencode arch=compute_90,code=sm_90"   (GPU=1 only; CUDA 13 has no compute_30/35)
 #   CUDA_DIR=/usr/local/cuda   DARKNET_SRC=/path/to/unpacked/debian/darknet/source
+#   SAN=1: -fsanitize=address,undefined (any report is fatal), objects in build/obj/<config>-san/
 
 DEBIAN_VERSION := 0.0.0+git20180914.61c9d02e-2
 
@@ -18,6 +21,7 @@ CUDNN    = 0
 OPENCV   = 1
 OPENMP   = 0
 DEBUG    = 0
+SAN      = 0
 ARCH     = -gencode arch=compute_90,code=sm_90
 CUDA_DIR = /usr/local/cuda
 NVCC     = $(CUDA_DIR)/bin/nvcc
@@ -30,7 +34,7 @@ OUTDIR := $(ROOT)
 DK    := $(BUILD)/darknet
 
 # One object folder per configuration, so switching GPU=1 and back never mixes objects.
-CONFIG := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENCV)),-cv)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(DEBUG)),-debug)
+CONFIG := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENCV)),-cv)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(SAN)),-san)
 OBJDIR := $(BUILD)/obj/$(CONFIG)
 
 ifdef DARKNET_SRC
@@ -46,24 +50,33 @@ DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config zlib1g-dev
 ifeq ($(OPENCV),1)
 DEPS_BUILD += libopencv-dev
 endif
-DEPS_TEST := libcmocka-dev dataset-fashion-mnist
+# clang-14 and its libFuzzer runtime (libclang-rt-14-dev) build the fuzzing harnesses.
+DEPS_TEST := libcmocka-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev
+
+# SAN=1: every report stops the program (-fno-sanitize-recover); tests/run.sh collects them.
+SAN_FLAGS :=
+ifeq ($(SAN),1)
+# (two -fsanitize flags, not one with a comma: nvcc splits --compiler-options at commas)
+SAN_FLAGS := -fsanitize=address -fsanitize=undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
 
 # ---- plugin objects: our code, our flags -------------------------------------------------------
 # No -ffast-math here (Darknet uses -Ofast): the plugin's NaN checks and tests must be able to fail.
 PLUGIN_DEFS := $(if $(filter 1,$(GPU)),-DGPU -I$(CUDA_DIR)/include) $(if $(filter 1,$(CUDNN)),-DCUDNN) $(if $(filter 1,$(OPENCV)),-DOPENCV)
 PLUGIN_OPT  := $(if $(filter 1,$(DEBUG)),-O0 -g,-O2 -g)
 PLUGIN_CFLAGS := -std=gnu11 $(PLUGIN_OPT) -Wall -Wextra -fPIC -fno-fast-math -pthread \
-                 -I$(DK)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(EXTRA_CFLAGS)
+                 -I$(DK)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 PLUGIN_SRC  := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(patsubst plugin/%.c,$(OBJDIR)/plugin/%.o,$(PLUGIN_SRC))
-PLUGIN_LDFLAGS := $(EXTRA_LDFLAGS)
+PLUGIN_LDFLAGS := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 
 DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DEBUG) \
           ARCH='$(ARCH)' CUDA_DIR='$(CUDA_DIR)' NVCC='$(NVCC)' CC='$(CC)' \
           OBJDIR='$(OBJDIR)/' EXEC='$(OBJDIR)/darknet' SLIB='$(OBJDIR)/libdarknet.so' \
-          ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)'
+          ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)' \
+          $(if $(filter 1,$(SAN)),OPTS='-O2 -g $(SAN_FLAGS)')
 
-.PHONY: all deps deps-check host tools test demo clean distclean FORCE
+.PHONY: all deps deps-check host tools test demo fuzz clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -120,7 +133,7 @@ host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
 
 # ---- tests -------------------------------------------------------------------------------------
 TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \
-               -I$(ROOT)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS)
+               -I$(ROOT)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS)
 TEST_LIBS   := $(ROOT)/libdarknet.a -lm -pthread \
                $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++) \
                $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++)
@@ -150,7 +163,39 @@ tools: host
 test: host
 	@scripts/deps.sh ensure $(DEPS_TEST)
 	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS) $(SCRIPT_BINS)
-	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' tests/run.sh $(UNIT_BINS)
+	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' SAN='$(SAN)' tests/run.sh $(UNIT_BINS)
+
+# ---- fuzzing (tests/fuzz) ---------------------------------------------------------------------
+# libFuzzer harnesses for the cfg parser and the weights loader. Darknet and the plugin are built
+# again with clang, coverage and ASan + UBSan into build/obj/fuzz/. The harnesses wrap exit() and
+# the allocator (harness.h says why). tests/integration/test_fuzz.sh builds and runs them.
+FUZZ_CC      = clang-14
+FUZZ_CXX     = clang++-14
+FUZZ_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_CFLAGS  := -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_OBJDIR  := $(BUILD)/obj/fuzz
+FUZZ_PLUGIN_OBJS := $(patsubst plugin/%.c,$(FUZZ_OBJDIR)/plugin/%.o,$(PLUGIN_SRC))
+FUZZ_BINS    := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_WRAP    := -Wl,--wrap=exit,--wrap=malloc,--wrap=calloc,--wrap=realloc,--wrap=free,--wrap=getline,--wrap=fopen,--wrap=fclose
+
+$(FUZZ_OBJDIR)/plugin/%.o: plugin/%.c $(DK)/.patched
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 $(FUZZ_CFLAGS) -Wall -Wextra -I$(DK)/include -I$(DK)/src -Iplugin -MMD -MP -c $< -o $@
+
+-include $(FUZZ_PLUGIN_OBJS:.o=.d)
+
+$(FUZZ_OBJDIR)/libdarknet.a: $(DK)/.patched $(FUZZ_PLUGIN_OBJS) FORCE
+	@$(MAKE) -s --no-print-directory -C $(DK) GPU=0 CUDNN=0 OPENCV=0 OPENMP=0 CC='$(FUZZ_CC)' \
+	    CPP='$(FUZZ_CXX) -std=c++11' OPTS='$(FUZZ_CFLAGS)' OBJDIR='$(FUZZ_OBJDIR)/' ALIB='$@' \
+	    PLUGIN_OBJS='$(FUZZ_PLUGIN_OBJS)' '$@'
+
+$(BUILD)/fuzz/%: tests/fuzz/%.c tests/fuzz/harness.h $(FUZZ_OBJDIR)/libdarknet.a
+	@mkdir -p $(@D)
+	$(FUZZ_CC) -std=gnu11 -g -O1 $(FUZZ_SAN) -fsanitize=fuzzer -Wall -Wextra -I$(DK)/include -I$(DK)/src \
+	    $< $(FUZZ_OBJDIR)/libdarknet.a -lm -pthread $(FUZZ_WRAP) -o $@
+
+fuzz: deps-check $(DK)/.patched
+	@$(MAKE) --no-print-directory $(FUZZ_BINS)
 
 # The main job (scripts/demo.sh): baseline vs Siamese Ensemble on a Fashion-MNIST subset.
 demo: tools
@@ -158,7 +203,7 @@ demo: tools
 	@BUILD='$(BUILD)' scripts/demo.sh
 
 clean:
-	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools darknet libdarknet.so libdarknet.a include
+	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools $(BUILD)/fuzz darknet libdarknet.so libdarknet.a include
 
 distclean: clean
 	rm -rf $(BUILD)

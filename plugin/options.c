@@ -1,7 +1,8 @@
 /* options.c: strict reading of a plugin section's cfg keys.
  *
- * Darknet's own option_find_* accept "abc" as 0 and ignore unknown keys; ours reject both, with a
- * message naming the cfg file, the layer, the section and the key. No cfg keys of its own.
+ * Darknet's own option_find_* accepted "abc" as 0 (patch 0010 makes them strict too) and ignore
+ * unknown keys; ours reject both, with a message naming the cfg file, the key's line (when it was
+ * read from a file), the layer, the section and the key. No cfg keys of its own.
  */
 #include <errno.h>
 #include <float.h>
@@ -21,10 +22,12 @@ static const char *const generic_keys[] = {
     "dontloadscales", "learning_rate", "smooth", NULL
 };
 
-static void vreport(const char *cfgfile, int index, const char *section, const char *key,
+/* line: the key's line in the cfg, 0 when unknown (a whole-section message, or options made in code). */
+static void vreport(const char *cfgfile, int line, int index, const char *section, const char *key,
                     const char *val, const char *fmt, va_list ap)
 {
-    fprintf(stderr, "%s: layer %d [%s]: ", cfgfile, index, section);
+    if (line > 0) fprintf(stderr, "%s:%d: layer %d [%s]: ", cfgfile, line, index, section);
+    else fprintf(stderr, "%s: layer %d [%s]: ", cfgfile, index, section);
     if (key && val) fprintf(stderr, "%s=%s: ", key, val);
     else if (key) fprintf(stderr, "%s: ", key);
     vfprintf(stderr, fmt, ap);
@@ -40,7 +43,7 @@ void plugin_error(const plugin_section_args *a, const char *key, const char *fmt
     const kvp *p = key ? find_kvp(a, key) : NULL;
     va_list ap;
     va_start(ap, fmt);
-    vreport(a->cfgfile, a->index, a->section, key, p ? p->val : NULL, fmt, ap);
+    vreport(a->cfgfile, p ? p->line : 0, a->index, a->section, key, p ? p->val : NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -48,7 +51,7 @@ void plugin_net_error(const char *cfgfile, int index, const char *section, const
 {
     va_list ap;
     va_start(ap, fmt);
-    vreport(cfgfile, index, section, NULL, NULL, fmt, ap);
+    vreport(cfgfile, 0, index, section, NULL, NULL, fmt, ap);
     va_end(ap);
 }
 
@@ -57,9 +60,10 @@ static void value_error(const plugin_section_args *a, const char *key, const cha
 static void value_error(const plugin_section_args *a, const char *key, const char *val, const char *fmt, ...)
 {
     fputc('\n', stderr);
+    const kvp *p = find_kvp(a, key);
     va_list ap;
     va_start(ap, fmt);
-    vreport(a->cfgfile, a->index, a->section, key, val, fmt, ap);
+    vreport(a->cfgfile, p ? p->line : 0, a->index, a->section, key, val, fmt, ap);
     va_end(ap);
 }
 

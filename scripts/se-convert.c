@@ -86,6 +86,7 @@
 
 /* parser.c defines these without a header: read_cfg() returns a list of `section`s. */
 typedef struct { char *type; list *options; } section;
+void free_section(section *s);
 LAYER_TYPE string_to_layer_type(char *type);
 
 #define GEN "# se-convert:"      /* prefix of the comment lines this tool writes */
@@ -141,7 +142,35 @@ typedef struct {
     cfg_section *s;     /* s[0] is [net]; Darknet's layer i is s[i+1] */
     int ns;
     strvec tail;        /* comment and blank lines after the last option */
+    list *secs;         /* read_cfg's list (its sections are the s[i].dn) */
 } cfg_file;
+
+/* Every cfg_file read is freed before main returns, so that LeakSanitizer (`make test SAN=1`)
+ * sees a clean run. A command reads at most three. */
+static cfg_file *read_files[8];
+static int n_read_files;
+
+static void strvec_free(strvec *s)
+{
+    for (int i = 0; i < s->n; ++i) free(s->v[i]);
+    free(s->v);
+}
+
+static void free_cfg_files(void)
+{
+    for (int k = 0; k < n_read_files; ++k) {
+        cfg_file *cf = read_files[k];
+        for (int i = 0; i < cf->ns; ++i) {
+            strvec_free(&cf->s[i].lead);
+            strvec_free(&cf->s[i].body);
+            if (cf->s[i].dn) free_section(cf->s[i].dn);
+        }
+        free(cf->s);
+        strvec_free(&cf->tail);
+        if (cf->secs) free_list(cf->secs);
+    }
+    n_read_files = 0;
+}
 
 static int nlayers(const cfg_file *cf) { return cf->ns - 1; }
 static const cfg_section *lsec(const cfg_file *cf, int i) { return &cf->s[i + 1]; }
@@ -162,9 +191,10 @@ static int read_cfg_file(const char *path, cfg_file *cf)
 {
     memset(cf, 0, sizeof *cf);
     cf->path = path;
+    if (n_read_files < (int)(sizeof read_files / sizeof *read_files)) read_files[n_read_files++] = cf;
     FILE *f = fopen(path, "r");   /* read_cfg() would exit with status 0 on a missing file */
     if (!f) return fail("%s: cannot read: %s", path, strerror(errno));
-    strvec pending = {0};
+    strvec *pending = &cf->tail;   /* comment lines waiting for the next header (the tail at the end) */
     int cap = 0, lineno = 0;
     char *raw;
     while ((raw = fgetl(f))) {
@@ -182,24 +212,23 @@ static int read_cfg_file(const char *path, cfg_file *cf)
             cfg_section *sec = &cf->s[cf->ns++];
             memset(sec, 0, sizeof *sec);
             sec->line = lineno;
-            sec->lead = pending;
-            memset(&pending, 0, sizeof pending);
+            sec->lead = *pending;
+            memset(pending, 0, sizeof *pending);
             free(raw);   /* the header is written back from Darknet's stripped type */
         } else if (kind == LINE_BLANK) {
-            strvec_push(&pending, raw);
+            strvec_push(pending, raw);
         } else {
             if (!cf->ns) { fclose(f); return fail("%s:%d: option before the first section", path, lineno); }
             cfg_section *sec = &cf->s[cf->ns - 1];
-            for (int k = 0; k < pending.n; ++k) strvec_push(&sec->body, pending.v[k]);
-            pending.n = 0;
+            for (int k = 0; k < pending->n; ++k) strvec_push(&sec->body, pending->v[k]);
+            pending->n = 0;
             strvec_push(&sec->body, raw);
         }
     }
     fclose(f);
-    cf->tail = pending;
     if (!cf->ns) return fail("%s: no sections", path);
 
-    list *secs = read_cfg((char *)path);
+    list *secs = cf->secs = read_cfg((char *)path);
     if (secs->size != cf->ns)
         return fail("%s: internal error: %d sections read, Darknet reads %d", path, cf->ns, secs->size);
     node *nd = secs->front;
@@ -768,7 +797,9 @@ static int cmd_cfg(int argc, char **argv)
                 fprintf(stderr, "se-convert: --net %s: expected KEY=VALUE without spaces\n", v);
                 return 2;
             }
-            ed[ned++] = (edit){-1, strndup(v, (size_t)(eq - v)), eq + 1};
+            /* split in place (argv strings are writable): nothing to copy, nothing to free */
+            *(char *)eq = '\0';
+            ed[ned++] = (edit){-1, v, eq + 1};
         } else if (!strcmp(a, "--at")) {
             if (parse_int(v, 0, INT_MAX, &x)) {
                 fprintf(stderr, "se-convert: --at %s: must be a layer index\n", v);
@@ -789,7 +820,7 @@ static int cmd_cfg(int argc, char **argv)
     if (npos != 2) return usage();
     const char *base = pos[0], *outp = pos[1];
 
-    cfg_file cf;
+    static cfg_file cf;   /* static: freed by main (free_cfg_files) */
     if (read_cfg_file(base, &cf) || check_layers(&cf, 0)) return 1;
     int n = nlayers(&cf), C = classifier_layer(&cf), N;
     if (n < 2) return fail("%s: %d layer; a backbone and a head need at least two", base, n);
@@ -875,7 +906,7 @@ static int cmd_weights(int argc, char **argv)
 {
     if (argc != 6) return usage();
     const char *bcfg = argv[2], *bw = argv[3], *scfg = argv[4], *sw = argv[5];
-    cfg_file base, se;
+    static cfg_file base, se;   /* static: freed by main (free_cfg_files) */
     int br, sm;
     if (read_cfg_file(bcfg, &base) || check_layers(&base, 0) || read_cfg_file(scfg, &se) ||
         check_layers(&se, 1) || se_layout(&se, &br, &sm))
@@ -909,7 +940,7 @@ static int cmd_export(int argc, char **argv)
         B = argv[7][0] == 'B';
     else if (argc != 6) return usage();
     const char *scfg = argv[2], *sw = argv[3], *ocfg = argv[4], *ow = argv[5];
-    cfg_file se, out;
+    static cfg_file se, out;   /* static: freed by main (free_cfg_files) */
     int br, sm;
     if (read_cfg_file(scfg, &se) || check_layers(&se, 1) || se_layout(&se, &br, &sm)) return 1;
     int n = nlayers(&se);
@@ -948,5 +979,9 @@ int main(int argc, char **argv)
     int rc = !strcmp(argv[1], "cfg") ? cmd_cfg(argc, argv)
            : !strcmp(argv[1], "weights") ? cmd_weights(argc, argv)
            : !strcmp(argv[1], "export") ? cmd_export(argc, argv) : usage();
-    return rc == 2 ? 2 : rc ? 1 : 0;
+    free_cfg_files();
+    if (rc == 2) return 2;
+    /* status 1, telling LeakSanitizer that a command refused halfway holds no leaks */
+    if (rc) fatal_exit();
+    return 0;
 }

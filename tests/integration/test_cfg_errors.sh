@@ -110,6 +110,8 @@ seed=-3
 "
 bad tree         'tree softmax' "$head$conv[branch]
 $conv[siamese]
+[connected]
+output=9418
 [softmax]
 tree=$PWD/build/darknet/data/9k.tree
 "

@@ -507,7 +507,7 @@ static void test_host_parse_errors_exit(void **state)
     int rc = parse_in_child("[net]\nwidth=4\nheight=4\nchannels=1\n\n[convolutional]\nfilters=1\nsize=1\n\n"
                             "[doubler]\nfactor=3\n", &cfg, &err);
     assert_int_equal(rc, 1);
-    snprintf(want, sizeof want, "%s: layer 1 [doubler]: factor=3: unknown key", cfg);
+    snprintf(want, sizeof want, "%s:11: layer 1 [doubler]: factor=3: unknown key", cfg);
     assert_contains(err, want);
     free(cfg);
     free(err);
@@ -524,7 +524,7 @@ static void test_host_parse_errors_exit(void **state)
     rc = parse_in_child("[net]\nwidth=4\nheight=4\nchannels=1\n\n[convolutional]\nfilters=1\nsize=1\n\n"
                         "[branch]\n\n[convolutional]\nfilters=1\nsize=1\n\n[siamese]\nalpha=abc\n", &cfg, &err);
     assert_int_equal(rc, 1);
-    snprintf(want, sizeof want, "%s: layer 3 [siamese]: alpha=abc: not a number", cfg);
+    snprintf(want, sizeof want, "%s:17: layer 3 [siamese]: alpha=abc: not a number", cfg);
     assert_contains(err, want);
     free(cfg);
     free(err);
