@@ -38,13 +38,7 @@ static void free_cutmix_layer(layer *l)
     free(st);
 }
 
-static int resize_cutmix_layer(layer *l, network *net, int w, int h)
-{
-    (void)net;
-    return plugin_reshape_layer(l, w, h, l->c, w * h * l->c);
-}
-
-static const plugin_layer_ops cutmix_ops = {"cutmix", resize_cutmix_layer, free_cutmix_layer};
+static const plugin_layer_ops cutmix_ops = {"cutmix", plugin_resize_like_input, free_cutmix_layer};
 
 /* x = net.input, out: (batch, c, h, w); net.truth mixed in place by the pasted areas. */
 static void forward_cutmix_layer(const layer l, network net)

@@ -37,3 +37,9 @@ int plugin_reshape_layer(layer *l, int w, int h, int c, int outputs)
     l->inputs = l->outputs = outputs;
     return 0;
 }
+
+int plugin_resize_like_input(layer *l, network *net, int w, int h)
+{
+    (void)net;
+    return plugin_reshape_layer(l, w, h, l->c, w * h * l->c);
+}

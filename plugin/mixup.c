@@ -48,13 +48,7 @@ static void free_mixup_layer(layer *l)
     free(st);
 }
 
-static int resize_mixup_layer(layer *l, network *net, int w, int h)
-{
-    (void)net;
-    return plugin_reshape_layer(l, w, h, l->c, w * h * l->c);
-}
-
-static const plugin_layer_ops mixup_ops = {"mixup", resize_mixup_layer, free_mixup_layer};
+static const plugin_layer_ops mixup_ops = {"mixup", plugin_resize_like_input, free_mixup_layer};
 
 /* x = net.input, out: (batch, inputs); net.truth: (batch, truths), mixed in place. */
 static void forward_mixup_layer(const layer l, network net)

@@ -46,6 +46,8 @@ const plugin_section *plugin_find_section(const char *name);
 layer plugin_make_layer(const plugin_layer_ops *ops, void *state, int batch, int w, int h, int c, int outputs);
 /* New shape for resize: reallocates output and delta. 0, or -1 after printing an error. */
 int plugin_reshape_layer(layer *l, int w, int h, int c, int outputs);
+/* resize callback of a layer whose output has its input's shape (w x h x its channels). */
+int plugin_resize_like_input(layer *l, network *net, int w, int h);
 
 /* ---- option helpers for parse functions ------------------------------------------------------- */
 /* Each returns 0 (value or default stored in *out) or -1 after printing an error. */

@@ -41,3 +41,17 @@ top1() { grep -E 'top 1: ' "$1" | tail -n 1 | sed -E 's/.*top 1: ([0-9.]+),.*/\1
 
 # fcmp A OP B: floating-point comparison with awk, e.g. fcmp "$x" '<' 0.5
 fcmp() { awk -v a="$1" -v b="$3" "BEGIN { exit !(a $2 b) }"; }
+
+# A small valid [net] (8x8x3, batch 4) and a layer to put after it, for cfgs that tests write.
+TINY_NET='[net]
+batch=4
+width=8
+height=8
+channels=3
+'
+TINY_CONV='[convolutional]
+filters=4
+size=3
+pad=1
+activation=leaky
+'

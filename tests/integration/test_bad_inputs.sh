@@ -133,18 +133,8 @@ cfg() {
     err "cfg-$1" "$2" ops "$f"
     grep -Fq "$f" "$TMPDIR/err-cfg-$1.log" || fail "cfg-$1: the message does not name the cfg file"
 }
-net='[net]
-batch=4
-width=8
-height=8
-channels=3
-'
-conv='[convolutional]
-filters=4
-size=3
-pad=1
-activation=leaky
-'
+net=$TINY_NET
+conv=$TINY_CONV
 # [net]
 cfg batch-zero      ':2: \[net\] batch=0: must be >= 1'                         "${net/batch=4/batch=0}$conv"
 cfg batch-text      ':2: \[net\] batch=four: not an integer'                    "${net/batch=4/batch=four}$conv"

@@ -9,18 +9,8 @@ for f in cfg/*.cfg; do
 done
 echo "ok   our cfg/*.cfg parse"
 
-head='[net]
-batch=4
-width=8
-height=8
-channels=3
-'
-conv='[convolutional]
-filters=4
-size=3
-pad=1
-activation=leaky
-'
+head=$TINY_NET
+conv=$TINY_CONV
 n=0
 bad() {  # bad NAME PATTERN CFG-TEXT
     n=$((n+1))
