@@ -7,9 +7,13 @@
 # make test SAN=1   the same with Darknet, the plugin and the tests built with ASan + UBSan (+ LSan)
 # make fuzz         libFuzzer harnesses (tests/fuzz) in build/fuzz/, built with clang
 # make deps         install missing build dependencies with apt-get (sudo when not root)
+# make bench        training/validation speed and memory: this build vs stock Darknet, Siamese vs
+#                   baseline, per-layer shares (bench/run.sh; report in build/bench/)
 # make clean        remove build products; make distclean also removes the fetched source
 #
 # Options (same names as Darknet's own Makefile): OPENCV=1 (default) GPU=0 CUDNN=0 OPENMP=0 DEBUG=0
+#   BLAS=1          gemm through OpenBLAS (cblas_sgemm); BLAS=0: Darknet's own gemm
+#   PATCH_LAST=NNNN apply only patches/0001..NNNN (make bench builds stock Darknet with PATCH_LAST=0003)
 #   ARCH="-gencode arch=compute_90,code=sm_90"   (GPU=1 only; CUDA 13 has no compute_30/35)
 #   CUDA_DIR=/usr/local/cuda   DARKNET_SRC=/path/to/unpacked/debian/darknet/source
 #   SAN=1: -fsanitize=address,undefined (any report is fatal), objects in build/obj/<config>-san/
@@ -21,6 +25,8 @@ CUDNN    = 0
 OPENCV   = 1
 OPENMP   = 0
 DEBUG    = 0
+BLAS     = 1
+PATCH_LAST =
 SAN      = 0
 ARCH     = -gencode arch=compute_90,code=sm_90
 CUDA_DIR = /usr/local/cuda
@@ -34,7 +40,7 @@ OUTDIR := $(ROOT)
 DK    := $(BUILD)/darknet
 
 # One object folder per configuration, so switching GPU=1 and back never mixes objects.
-CONFIG := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENCV)),-cv)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(SAN)),-san)
+CONFIG := $(if $(filter 1,$(GPU)),gpu,cpu)$(if $(filter 1,$(CUDNN)),-cudnn)$(if $(filter 1,$(OPENCV)),-cv)$(if $(filter 1,$(OPENMP)),-omp)$(if $(filter 1,$(DEBUG)),-debug)$(if $(filter 1,$(BLAS)),-blas)$(if $(filter 1,$(SAN)),-san)
 OBJDIR := $(BUILD)/obj/$(CONFIG)
 
 ifdef DARKNET_SRC
@@ -44,9 +50,15 @@ PRISTINE := $(BUILD)/src/darknet-src
 endif
 
 PATCHES := $(sort $(wildcard $(ROOT)/patches/*.patch))
+ifneq ($(PATCH_LAST),)
+PATCHES := $(filter $(foreach n,$(shell seq -f %04g 1 $(PATCH_LAST)),$(ROOT)/patches/$(n)-%),$(PATCHES))
+endif
 
 # Packages a build needs; `make deps` installs the missing ones.
 DEPS_BUILD := dpkg-dev gcc g++ make patch pkg-config zlib1g-dev
+ifeq ($(BLAS),1)
+DEPS_BUILD += libopenblas-dev
+endif
 ifeq ($(OPENCV),1)
 DEPS_BUILD += libopencv-dev
 endif
@@ -70,13 +82,13 @@ PLUGIN_SRC  := $(wildcard plugin/*.c)
 PLUGIN_OBJS := $(patsubst plugin/%.c,$(OBJDIR)/plugin/%.o,$(PLUGIN_SRC))
 PLUGIN_LDFLAGS := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
 
-DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DEBUG) \
+DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DEBUG) BLAS=$(BLAS) \
           ARCH='$(ARCH)' CUDA_DIR='$(CUDA_DIR)' NVCC='$(NVCC)' CC='$(CC)' \
           OBJDIR='$(OBJDIR)/' EXEC='$(OBJDIR)/darknet' SLIB='$(OBJDIR)/libdarknet.so' \
           ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)' \
           $(if $(filter 1,$(SAN)),OPTS='-O2 -g $(SAN_FLAGS)')
 
-.PHONY: all deps deps-check host tools test demo fuzz clean distclean FORCE
+.PHONY: all deps deps-check host tools test demo bench stock fuzz clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -98,7 +110,7 @@ $(BUILD)/src/darknet-src/debian/changelog: | deps-check
 $(BUILD)/origin: FORCE | $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
 	@mkdir -p $(BUILD)
 	@$(if $(DARKNET_SRC),scripts/check-darknet-src.sh '$(PRISTINE)' '$(DEBIAN_VERSION)')
-	@{ echo '$(PRISTINE)'; cd patches && md5sum *.patch; } > $@.new
+	@{ echo '$(PRISTINE)'; cd patches && md5sum $(notdir $(PATCHES)); } > $@.new
 	@cmp -s $@.new $@ && rm $@.new || mv $@.new $@
 
 # A fresh copy of the pristine tree with every patch applied in order. Any change to a patch or to
@@ -134,7 +146,7 @@ host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
 # ---- tests -------------------------------------------------------------------------------------
 TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \
                -I$(ROOT)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS)
-TEST_LIBS   := $(ROOT)/libdarknet.a -lm -pthread \
+TEST_LIBS   := $(ROOT)/libdarknet.a $(if $(filter 1,$(BLAS)),-lopenblas) -lm -pthread \
                $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++) \
                $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++)
 # Programs in scripts/*.c (data converters, cfg tools): built against libdarknet.a into build/tools/.
@@ -201,6 +213,29 @@ fuzz: deps-check $(DK)/.patched
 demo: tools
 	@scripts/deps.sh ensure dataset-fashion-mnist
 	@BUILD='$(BUILD)' scripts/demo.sh
+
+# Benchmarks (bench/run.sh, not part of `make test`): this build against stock Darknet, i.e. Debian's
+# source with only the plugin hooks (patches 0001-0003) and Darknet's own gemm, built into build/stock/out/.
+BENCH_DRIVERS := $(BUILD)/bench/bench_train $(BUILD)/stock/out/bench_train
+
+stock: $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
+	@$(MAKE) --no-print-directory host BUILD=$(BUILD)/stock OUTDIR=$(BUILD)/stock/out PATCH_LAST=0003 BLAS=0 \
+	    DARKNET_SRC='$(PRISTINE)' OPENCV=$(OPENCV)
+
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -pthread
+BENCH_LIBS    = -lm -pthread $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++)
+
+$(BUILD)/bench/bench_train: bench/bench_train.c libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) $(BENCH_CFLAGS) -I$(ROOT)/include $< -o $@ $(ROOT)/libdarknet.a $(if $(filter 1,$(BLAS)),-lopenblas) $(BENCH_LIBS)
+
+$(BUILD)/stock/out/bench_train: bench/bench_train.c stock
+	$(CC) $(BENCH_CFLAGS) -I$(BUILD)/stock/out/include $< -o $@ $(BUILD)/stock/out/libdarknet.a $(BENCH_LIBS)
+
+bench: host tools stock
+	@scripts/deps.sh ensure dataset-fashion-mnist
+	@$(MAKE) --no-print-directory $(BENCH_DRIVERS)
+	@BUILD='$(BUILD)' bench/run.sh
 
 clean:
 	rm -rf $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools $(BUILD)/fuzz darknet libdarknet.so libdarknet.a include

@@ -13,16 +13,26 @@
  *   [branch]
  *   [convolutional]   # ... branch B, same or different architecture ...
  *   [siamese]
+ *
+ * Cost: where Darknet allows it (decided once, after parsing, in check_branch), the layer copies
+ * nothing: its output points at the source buffer at each forward (the next layer must only read
+ * its input: [convolutional], [connected], [maxpool], [avgpool]), and without from= it has no
+ * delta at all, so branch B's first layer skips its input gradient as layer 0 does (the next layer
+ * must test for a NULL delta, [convolutional] and [connected], and no [route], [shortcut],
+ * [siamese] or [branch] may read this layer). Otherwise it copies, as a layer of its own.
  */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "blas.h"
 #include "siamese.h"
 
 static void free_branch_layer(layer *l)
 {
-    free(l->plugin_state);
+    branch_state *st = l->plugin_state;
+    l->output = st->own_output;   /* free_layer frees the layer's own buffer, never the source */
+    free(st);
 }
 
 static const plugin_layer_ops branch_ops = {"branch", resize_branch_layer, free_branch_layer};
@@ -34,17 +44,23 @@ layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, 
     st->from = from;
     st->closed_by = -1;
     layer l = plugin_make_layer(&branch_ops, st, batch, w, h, c, outputs);
+    st->own_output = l.output;
     l.forward = forward_branch_layer;
     l.backward = backward_branch_layer;
     return l;
 }
 
-/* (batch, outputs): output = the network input, or layer `from`'s output. */
+/* (batch, outputs): output = the network input, or layer `from`'s output; shared when allowed
+ * (forward_network then hands the next layer the stored layer's output, patch 0019). */
 void forward_branch_layer(const layer l, network net)
 {
     const branch_state *st = l.plugin_state;
-    const float *src = st->from < 0 ? st->net->input : net.layers[st->from].output;
-    copy_cpu(l.batch * l.outputs, (float *)src, 1, l.output, 1);
+    float *src = st->from < 0 ? st->net->input : net.layers[st->from].output;
+    if (st->share) {
+        net.layers[net.index].output = src;
+        return;
+    }
+    copy_cpu(l.batch * l.outputs, src, 1, l.output, 1);
 }
 
 /* Nothing flows into the network input; with from=N, delta_N += delta. */
@@ -58,10 +74,56 @@ void backward_branch_layer(const layer l, network net)
 int resize_branch_layer(layer *l, network *net, int w, int h)
 {
     (void)w; (void)h;   /* those are branch A's output size, not ours */
-    const branch_state *st = l->plugin_state;
-    if (st->from < 0) return plugin_reshape_layer(l, net->w, net->h, net->c, net->w * net->h * net->c);
-    const layer *src = &net->layers[st->from];
-    return plugin_reshape_layer(l, src->out_w, src->out_h, src->out_c, src->outputs);
+    branch_state *st = l->plugin_state;
+    l->output = st->own_output;   /* never realloc a shared source */
+    const layer *src = st->from < 0 ? NULL : &net->layers[st->from];
+    int rc = src ? plugin_reshape_layer(l, src->out_w, src->out_h, src->out_c, src->outputs)
+                 : plugin_reshape_layer(l, net->w, net->h, net->c, net->w * net->h * net->c);
+    st->own_output = l->output;
+    if (st->no_delta) {
+        free(l->delta);
+        l->delta = NULL;
+    }
+    return rc;
+}
+
+/* Whether layer j reads layer `index` other than as the layer after it (then our delta and output
+ * must stay a buffer of our own). */
+static int reads_layer(const network *net, int j, int index)
+{
+    const layer *l = &net->layers[j];
+    switch (l->type) {
+    case ROUTE:
+        for (int k = 0; k < l->n; ++k) if (l->input_layers[k] == index) return 1;
+        return 0;
+    case SHORTCUT:
+        return l->index == index;
+    case PLUGIN:
+        if (l->plugin == &branch_ops) return ((const branch_state *)l->plugin_state)->from == index;
+        if (strcmp(l->plugin->name, siamese_section.name) == 0) {
+            const siamese_state *s = l->plugin_state;
+            return s->a == index || s->b == index;
+        }
+        return 1;   /* another plugin's layer: assume it may */
+    default:
+        return 0;
+    }
+}
+
+/* Decides sharing and the NULL delta (see the top of this file). */
+static void branch_choose_buffers(network *net, int index)
+{
+    layer *l = &net->layers[index];
+    branch_state *st = l->plugin_state;
+    LAYER_TYPE next = index + 1 < net->n ? net->layers[index + 1].type : BLANK;
+    st->share = next == CONVOLUTIONAL || next == CONNECTED || next == MAXPOOL || next == AVGPOOL;
+    int read_later = 0;
+    for (int j = index + 1; j < net->n; ++j) read_later |= reads_layer(net, j, index);
+    st->no_delta = st->from < 0 && !read_later && (next == CONVOLUTIONAL || next == CONNECTED);
+    if (st->no_delta) {
+        free(l->delta);
+        l->delta = NULL;
+    }
 }
 
 static int parse_branch(const plugin_section_args *a, layer *l)
@@ -98,11 +160,12 @@ static int parse_branch(const plugin_section_args *a, layer *l)
 
 static int check_branch(network *net, int index, const char *cfgfile)
 {
-    const branch_state *st = net->layers[index].plugin_state;
+    branch_state *st = net->layers[index].plugin_state;
     if (st->closed_by < 0) {
         plugin_net_error(cfgfile, index, "branch", "no [siamese] after it closes this branch");
         return -1;
     }
+    branch_choose_buffers(net, index);
     return 0;
 }
 

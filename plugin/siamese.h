@@ -13,6 +13,11 @@ typedef struct branch_state {
     network *net;      /* the network parsed into; its ->input is the batch layer 0 reads */
     int from;          /* layer whose output branch B starts from; -1: the network input */
     int closed_by;     /* index of the [siamese] that closes this branch; -1 while open */
+    /* Set by the whole-network check (see branch.c): */
+    int share;         /* l.output points at the source at each forward instead of a copy */
+    int no_delta;      /* l.delta is NULL: nothing reads it, so branch B's first layer skips
+                          its input gradient (as layer 0 does) */
+    float *own_output; /* the layer's own output buffer (l.output while not sharing) */
 } branch_state;
 
 typedef struct siamese_state {
