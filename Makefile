@@ -6,6 +6,8 @@
 # make test         unit tests (cmocka), integration tests driving ./darknet, GPU compile check, fuzzing
 # make test SAN=1   the same with Darknet, the plugin and the tests built with ASan + UBSan (+ LSan)
 # make fuzz         libFuzzer harnesses (tests/fuzz) in build/fuzz/, built with clang
+# make gpu-check GPU=1  build and run tests/gpu/test_gpu_equiv: CPU vs GPU on one seed (needs a GPU;
+#                   says "skipped: no CUDA device" without one); scripts/gpu-check.sh does it all
 # make deps         install missing build dependencies with apt-get (sudo when not root)
 # make bench        training/validation speed and memory: this build vs stock Darknet, Siamese vs
 #                   baseline, per-layer shares (bench/run.sh; report in build/bench/)
@@ -79,8 +81,29 @@ PLUGIN_OPT  := $(if $(filter 1,$(DEBUG)),-O0 -g,-O2 -g)
 PLUGIN_CFLAGS := -std=gnu11 $(PLUGIN_OPT) -Wall -Wextra -fPIC -fno-fast-math -pthread \
                  -I$(DK)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS) $(EXTRA_CFLAGS)
 PLUGIN_SRC  := $(wildcard plugin/*.c)
-PLUGIN_OBJS := $(patsubst plugin/%.c,$(OBJDIR)/plugin/%.o,$(PLUGIN_SRC))
+# GPU=1: the plugin's CUDA kernels (plugin/*.cu), compiled by nvcc for the same ARCH as Darknet's.
+PLUGIN_CU   := $(if $(filter 1,$(GPU)),$(wildcard plugin/*.cu))
+PLUGIN_OBJS := $(patsubst plugin/%.c,$(OBJDIR)/plugin/%.o,$(PLUGIN_SRC)) \
+               $(patsubst plugin/%.cu,$(OBJDIR)/plugin/%.o,$(PLUGIN_CU))
+PLUGIN_NVCCFLAGS := $(ARCH) -std=c++17 $(PLUGIN_OPT) \
+                 -Xcompiler -Wall,-Wextra,-fPIC,-fno-fast-math -I$(ROOT)/plugin $(PLUGIN_DEFS)
 PLUGIN_LDFLAGS := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
+
+# cuDNN: Darknet's cuDNN 7 calls are replaced for cuDNN 8/9 (patches/0022-cudnn9); anything else
+# stops here, before a long build, with what was found.
+ifeq ($(CUDNN),1)
+ifneq ($(GPU),1)
+$(error CUDNN=1 needs GPU=1)
+endif
+CUDNN_VERSION_H := $(firstword $(wildcard $(CUDA_DIR)/include/cudnn_version.h /usr/include/cudnn_version.h /usr/include/*/cudnn_version.h))
+ifeq ($(CUDNN_VERSION_H),)
+$(error CUDNN=1: no cuDNN headers (cudnn_version.h) in $(CUDA_DIR)/include or /usr/include; install cuDNN 8 or 9 for CUDA, or build without CUDNN=1)
+endif
+CUDNN_MAJOR := $(shell sed -n 's/^\#define CUDNN_MAJOR  *\([0-9][0-9]*\).*/\1/p' $(CUDNN_VERSION_H))
+ifeq ($(filter 8 9,$(CUDNN_MAJOR)),)
+$(error CUDNN=1: $(CUDNN_VERSION_H) is cuDNN "$(CUDNN_MAJOR)"; this build supports cuDNN 8 and 9 (patches/0022-cudnn9.patch))
+endif
+endif
 
 DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DEBUG) BLAS=$(BLAS) \
           ARCH='$(ARCH)' CUDA_DIR='$(CUDA_DIR)' NVCC='$(NVCC)' CC='$(CC)' \
@@ -88,7 +111,7 @@ DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DE
           ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)' \
           $(if $(filter 1,$(SAN)),OPTS='-O2 -g $(SAN_FLAGS)')
 
-.PHONY: all deps deps-check host tools test demo bench stock fuzz clean distclean FORCE
+.PHONY: all deps deps-check host tools test demo bench stock fuzz gpu-build gpu-check clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -132,6 +155,10 @@ $(OBJDIR)/plugin/%.o: plugin/%.c $(DK)/.patched
 	@mkdir -p $(@D)
 	$(CC) $(PLUGIN_CFLAGS) -MMD -MP -c $< -o $@
 
+$(OBJDIR)/plugin/%.o: plugin/%.cu $(DK)/.patched
+	@mkdir -p $(@D)
+	$(NVCC) $(PLUGIN_NVCCFLAGS) -MMD -MP -c $< -o $@
+
 -include $(PLUGIN_OBJS:.o=.d)
 
 host: deps-check $(DK)/.patched $(PLUGIN_OBJS)
@@ -148,7 +175,8 @@ TEST_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -fno-fast-math -pthread \
                -I$(ROOT)/include -I$(DK)/src -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS)
 TEST_LIBS   := $(ROOT)/libdarknet.a $(if $(filter 1,$(BLAS)),-lopenblas) -lm -pthread \
                $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++) \
-               $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++)
+               $(if $(filter 1,$(GPU)),-L$(CUDA_DIR)/lib64 -L$(CUDA_DIR)/lib64/stubs -lcuda -lcudart -lcublas -lcurand -lstdc++) \
+               $(if $(filter 1,$(CUDNN)),-lcudnn)
 # Programs in scripts/*.c (data converters, cfg tools): built against libdarknet.a into build/tools/.
 SCRIPT_SRC  := $(wildcard scripts/*.c)
 SCRIPT_BINS := $(patsubst scripts/%.c,$(BUILD)/tools/%,$(SCRIPT_SRC))
@@ -156,6 +184,9 @@ UNIT_SRC   := $(wildcard tests/unit/test_*.c)
 UNIT_BINS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 TOOL_SRC   := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/%,$(TOOL_SRC))
+# tests/gpu/test_gpu_equiv.c built for the CPU checks itself (test_gpu_equiv_selfcheck.sh); the
+# GPU build of it is $(GPU_TEST_BIN) below.
+TOOL_BINS  += $(BUILD)/tests/test_gpu_equiv_cpu
 
 $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) libdarknet.a
 	@mkdir -p $(@D)
@@ -164,6 +195,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(wildcard tests/unit/*.h) libdarknet.a
 $(BUILD)/tests/%: tests/tools/%.c libdarknet.a
 	@mkdir -p $(@D)
 	$(CC) $(TEST_CFLAGS) $< -o $@ $(TEST_LIBS)
+
+$(BUILD)/tests/test_gpu_equiv_cpu: tests/gpu/test_gpu_equiv.c libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) $(TEST_CFLAGS) -Werror $< -o $@ $(TEST_LIBS)
 
 $(BUILD)/tools/%: scripts/%.c $(wildcard scripts/*.h) libdarknet.a
 	@mkdir -p $(@D)
@@ -176,6 +211,34 @@ test: host
 	@scripts/deps.sh ensure $(DEPS_TEST)
 	@$(MAKE) --no-print-directory $(UNIT_BINS) $(TOOL_BINS) $(SCRIPT_BINS)
 	@BUILD='$(BUILD)' CUDA_DIR='$(CUDA_DIR)' SAN='$(SAN)' tests/run.sh $(UNIT_BINS)
+
+# ---- GPU equivalence check (tests/gpu; not part of `make test`, which only builds it: see
+# tests/integration/test_gpu_build.sh). Linked against this configuration's libdarknet.a, without
+# the driver stub (-lcuda): the CUDA runtime loads the driver itself, so the program starts on a
+# machine without one and says that it skipped.
+GPU_TEST_BIN  = $(OBJDIR)/test_gpu_equiv
+GPU_TEST_LIBS = $(OBJDIR)/libdarknet.a $(if $(filter 1,$(BLAS)),-lopenblas) -lm -pthread \
+                $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null)) \
+                -L$(CUDA_DIR)/lib64 -Wl,-rpath,$(CUDA_DIR)/lib64 -lcudart -lcublas -lcurand \
+                $(if $(filter 1,$(CUDNN)),-lcudnn) -lstdc++
+
+$(GPU_TEST_BIN): tests/gpu/test_gpu_equiv.c $(OBJDIR)/libdarknet.a
+	@mkdir -p $(@D)
+	$(CC) -std=gnu11 -O2 -g -Wall -Wextra -Werror -fno-fast-math -pthread -I$(DK)/include -I$(DK)/src \
+	    -I$(ROOT)/plugin $(PLUGIN_DEFS) $(SAN_FLAGS) $< -o $@ $(GPU_TEST_LIBS)
+
+ifneq ($(filter gpu-build gpu-check,$(MAKECMDGOALS)),)
+ifneq ($(GPU),1)
+$(error make $(filter gpu-build gpu-check,$(MAKECMDGOALS)) needs GPU=1 (and ARCH for your GPU, default: $(ARCH)))
+endif
+endif
+
+gpu-build: host
+	@$(MAKE) --no-print-directory $(GPU_TEST_BIN)
+
+# GPU_CHECK_ARGS: more cfgs to compare and time, e.g. GPU_CHECK_ARGS='cfg/fashion-siamese.cfg'
+gpu-check: gpu-build
+	$(GPU_TEST_BIN) $(GPU_CHECK_ARGS)
 
 # ---- fuzzing (tests/fuzz) ---------------------------------------------------------------------
 # libFuzzer harnesses for the cfg parser and the weights loader. Darknet and the plugin are built

@@ -20,6 +20,9 @@
  * delta at all, so branch B's first layer skips its input gradient as layer 0 does (the next layer
  * must test for a NULL delta, [convolutional] and [connected], and no [route], [shortcut],
  * [siamese] or [branch] may read this layer). Otherwise it copies, as a layer of its own.
+ * On the GPU it always copies (one device-to-device copy of the batch per step): Darknet's GPU
+ * forward hands the next layer the output_gpu of its own copy of the layer, and the network's
+ * input_gpu is reallocated after the layers on resize. The NULL delta holds there too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +30,9 @@
 
 #include "blas.h"
 #include "siamese.h"
+#ifdef GPU
+#include "cuda.h"
+#endif
 
 static void free_branch_layer(layer *l)
 {
@@ -47,6 +53,10 @@ layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, 
     st->own_output = l.output;
     l.forward = forward_branch_layer;
     l.backward = backward_branch_layer;
+#ifdef GPU
+    l.forward_gpu = forward_branch_layer_gpu;
+    l.backward_gpu = backward_branch_layer_gpu;
+#endif
     return l;
 }
 
@@ -71,6 +81,35 @@ void backward_branch_layer(const layer l, network net)
         axpy_cpu(l.batch * l.outputs, 1, l.delta, 1, net.layers[st->from].delta, 1);
 }
 
+#ifdef GPU
+/* The CPU forward on device buffers: the input is the stored network's input_gpu (the local
+ * net.input_gpu is the previous layer's output by now). */
+void forward_branch_layer_gpu(const layer l, network net)
+{
+    const branch_state *st = l.plugin_state;
+    float *src = st->from < 0 ? st->net->input_gpu : net.layers[st->from].output_gpu;
+    copy_gpu(l.batch * l.outputs, src, 1, l.output_gpu, 1);
+}
+
+void backward_branch_layer_gpu(const layer l, network net)
+{
+    const branch_state *st = l.plugin_state;
+    if (st->from >= 0 && net.layers[st->from].delta_gpu)
+        axpy_gpu(l.batch * l.outputs, 1, l.delta_gpu, 1, net.layers[st->from].delta_gpu, 1);
+}
+#endif
+
+/* Drops the delta buffers (host and device) of a layer whose delta nothing reads. */
+static void drop_delta(layer *l)
+{
+    free(l->delta);
+    l->delta = NULL;
+#ifdef GPU
+    if (l->delta_gpu) cuda_free(l->delta_gpu);
+    l->delta_gpu = NULL;
+#endif
+}
+
 int resize_branch_layer(layer *l, network *net, int w, int h)
 {
     (void)w; (void)h;   /* those are branch A's output size, not ours */
@@ -80,10 +119,7 @@ int resize_branch_layer(layer *l, network *net, int w, int h)
     int rc = src ? plugin_reshape_layer(l, src->out_w, src->out_h, src->out_c, src->outputs)
                  : plugin_reshape_layer(l, net->w, net->h, net->c, net->w * net->h * net->c);
     st->own_output = l->output;
-    if (st->no_delta) {
-        free(l->delta);
-        l->delta = NULL;
-    }
+    if (st->no_delta) drop_delta(l);
     return rc;
 }
 
@@ -120,10 +156,7 @@ static void branch_choose_buffers(network *net, int index)
     int read_later = 0;
     for (int j = index + 1; j < net->n; ++j) read_later |= reads_layer(net, j, index);
     st->no_delta = st->from < 0 && !read_later && (next == CONVOLUTIONAL || next == CONNECTED);
-    if (st->no_delta) {
-        free(l->delta);
-        l->delta = NULL;
-    }
+    if (st->no_delta) drop_delta(l);
 }
 
 static int parse_branch(const plugin_section_args *a, layer *l)

@@ -1,10 +1,15 @@
 /* layer_common.c: what every plugin layer with an output of its own needs: make it with output and
  * delta buffers of one shape, and give it a new shape on resize. No cfg keys of its own.
+ * In a GPU build running on a GPU (gpu_index >= 0 when the layer is made, as for Darknet's own
+ * layers) the layer gets device twins output_gpu and delta_gpu, freed by Darknet's free_layer.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "plugin.h"
+#ifdef GPU
+#include "cuda.h"
+#endif
 
 layer plugin_make_layer(const plugin_layer_ops *ops, void *state, int batch, int w, int h, int c, int outputs)
 {
@@ -18,6 +23,12 @@ layer plugin_make_layer(const plugin_layer_ops *ops, void *state, int batch, int
     l.inputs = l.outputs = outputs;
     l.output = calloc((size_t)batch * outputs, sizeof(float));
     l.delta = calloc((size_t)batch * outputs, sizeof(float));
+#ifdef GPU
+    if (gpu_index >= 0) {
+        l.output_gpu = cuda_make_array(l.output, (size_t)batch * outputs);
+        l.delta_gpu = cuda_make_array(l.delta, (size_t)batch * outputs);
+    }
+#endif
     return l;
 }
 
@@ -35,6 +46,15 @@ int plugin_reshape_layer(layer *l, int w, int h, int c, int outputs)
     l->h = l->out_h = h;
     l->c = l->out_c = c;
     l->inputs = l->outputs = outputs;
+#ifdef GPU
+    /* A layer made for the GPU has output_gpu; its delta_gpu may have been dropped ([branch]). */
+    if (l->output_gpu) {
+        cuda_free(l->output_gpu);
+        if (l->delta_gpu) cuda_free(l->delta_gpu);
+        l->output_gpu = cuda_make_array(NULL, (size_t)l->batch * outputs);
+        l->delta_gpu = cuda_make_array(NULL, (size_t)l->batch * outputs);
+    }
+#endif
     return 0;
 }
 

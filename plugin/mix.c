@@ -24,6 +24,13 @@ void mix_rng_seed(mix_rng *r, uint64_t seed)
     for (int i = 0; i < 4; ++i) r->s[i] = splitmix64(&seed);
 }
 
+uint64_t mix_derive_seed(uint64_t seed, uint64_t stream)
+{
+    uint64_t h = splitmix64(&seed);
+    h ^= stream;
+    return splitmix64(&h) % 2147483647u;
+}
+
 static inline uint64_t rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
 
 uint64_t mix_rng_next(mix_rng *r)

@@ -14,6 +14,9 @@
 typedef struct mix_rng { uint64_t s[4]; } mix_rng;
 
 void     mix_rng_seed(mix_rng *r, uint64_t seed);
+/* A seed for stream `stream` (e.g. a layer index) of a run seeded with `seed`: splitmix64 of both,
+ * so neighbouring streams are unrelated. In [0, 2^31-1), so it can be written back as a seed= key. */
+uint64_t mix_derive_seed(uint64_t seed, uint64_t stream);
 uint64_t mix_rng_next(mix_rng *r);
 double   mix_rng_uniform(mix_rng *r);         /* in (0,1): never 0, never 1 */
 int      mix_rng_below(mix_rng *r, int n);    /* uniform in [0,n), n >= 1, unbiased */

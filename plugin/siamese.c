@@ -5,6 +5,9 @@
  *              truth[i] = lambda*y[i]  + (1-lambda)*y[pi(i)]      (net.truth, for the loss layer)
  * Inference: out = test_lambda*hA + (1-test_lambda)*hB; labels untouched.
  * The draws are made once per forward pass, i.e. per sub-batch when subdivisions > 1.
+ * GPU: the same draws, made on the host from the host labels, then the mixing of the branch
+ * outputs, of net.truth_gpu (which the loss layers read) and the backward run on the device;
+ * the host net.truth is mixed alike, so both copies of the labels agree (mixer.h).
  *
  * cfg keys (all optional):
  *   layers=A,B     the two branch outputs, absolute or negative-relative as in [route].
@@ -31,6 +34,9 @@
 
 #include "sections.h"
 #include "siamese.h"
+#ifdef GPU
+#include "mix_gpu.h"
+#endif
 
 static void free_siamese_layer(layer *l)
 {
@@ -60,21 +66,33 @@ layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outpu
     layer l = plugin_make_layer(&siamese_ops, st, batch, w, h, c, outputs);
     l.forward = forward_siamese_layer;
     l.backward = backward_siamese_layer;
+#ifdef GPU
+    l.forward_gpu = forward_siamese_layer_gpu;
+    l.backward_gpu = backward_siamese_layer_gpu;
+#endif
     return l;
+}
+
+/* This forward's draws, on the host, shared by the CPU and GPU paths; mixes the host labels.
+ * Returns whether the labels were mixed. */
+static int siamese_draw(siamese_state *st, const layer *l, network *net)
+{
+    if (net->train && net->truth && mixer_wants_mix(&st->m, net)) {
+        mixer_draw(&st->m, net, l->batch);
+        mixer_mix_truth(&st->m, net, l->batch);
+        return 1;
+    }
+    mixer_set_identity(&st->m, l->batch, st->test_lambda);
+    return 0;
 }
 
 /* hA, hB, out: (batch, outputs); net.truth: (batch, net.truths), mixed in place when training. */
 void forward_siamese_layer(const layer l, network net)
 {
     siamese_state *st = l.plugin_state;
-    const float *ha = net.layers[st->a].output, *hb = net.layers[st->b].output;
-    if (net.train && net.truth && mixer_wants_mix(&st->m, &net)) {
-        mixer_draw(&st->m, &net, l.batch);
-        mixer_mix_truth(&st->m, &net, l.batch);
-    } else {
-        mixer_set_identity(&st->m, l.batch, st->test_lambda);
-    }
-    mix_forward(ha, hb, l.output, l.outputs, l.batch, st->m.lambda, st->m.partner);
+    siamese_draw(st, &l, &net);
+    mix_forward(net.layers[st->a].output, net.layers[st->b].output, l.output, l.outputs, l.batch,
+                st->m.lambda, st->m.partner);
 }
 
 /* delta_A[i] += lambda_i*delta[i];  delta_B[pi(i)] += (1-lambda_i)*delta[i]. */
@@ -84,6 +102,25 @@ void backward_siamese_layer(const layer l, network net)
     mix_backward(l.delta, net.layers[st->a].delta, net.layers[st->b].delta, l.outputs, l.batch,
                  st->m.lambda, st->m.partner);
 }
+
+#ifdef GPU
+void forward_siamese_layer_gpu(const layer l, network net)
+{
+    siamese_state *st = l.plugin_state;
+    int mixed = siamese_draw(st, &l, &net);
+    mixer_push_draws(&st->m, l.batch);
+    if (mixed) mixer_mix_truth_gpu(&st->m, &net, l.batch);
+    mix_forward_gpu(net.layers[st->a].output_gpu, net.layers[st->b].output_gpu, l.output_gpu, l.outputs,
+                    l.batch, st->m.lambda_gpu, st->m.partner_gpu);
+}
+
+void backward_siamese_layer_gpu(const layer l, network net)
+{
+    const siamese_state *st = l.plugin_state;
+    mix_backward_gpu(l.delta_gpu, net.layers[st->a].delta_gpu, net.layers[st->b].delta_gpu, l.outputs,
+                     l.batch, st->m.lambda_gpu, st->m.partner_gpu);
+}
+#endif
 
 static int same_shape(const layer *x, const layer *y)
 {

@@ -31,12 +31,20 @@ layer make_branch_layer(network *net, int batch, int from, int w, int h, int c, 
 void forward_branch_layer(const layer l, network net);
 void backward_branch_layer(const layer l, network net);
 int  resize_branch_layer(layer *l, network *net, int w, int h);
+#ifdef GPU
+void forward_branch_layer_gpu(const layer l, network net);
+void backward_branch_layer_gpu(const layer l, network net);
+#endif
 
 layer make_siamese_layer(int batch, int a, int b, int w, int h, int c, int outputs,
                          mixer_config mix, float test_lambda);
 void forward_siamese_layer(const layer l, network net);
 void backward_siamese_layer(const layer l, network net);
 int  resize_siamese_layer(layer *l, network *net, int w, int h);
+#ifdef GPU
+void forward_siamese_layer_gpu(const layer l, network net);
+void backward_siamese_layer_gpu(const layer l, network net);
+#endif
 /* Restarts the layer's generator: the next forwards repeat the draws made after make/last reseed. */
 void siamese_layer_reseed(layer *l, uint64_t seed);
 

@@ -174,6 +174,12 @@ cfg max-batches     ':6: \[net\] max_batches=-5: must be >= 0'                  
 $conv"
 cfg flip            '\[net\] flip=2: must be 0'                                 "${net}flip=2
 $conv"
+cfg seed-neg        ':6: \[net\] seed=-1: must be >= 0'                          "${net}seed=-1
+$conv"
+cfg seed-text       ':6: \[net\] seed=abc: not an integer'                       "${net}seed=abc
+$conv"
+cfg seed-huge       ':6: \[net\] seed=4294967296: integer out of range'          "${net}seed=4294967296
+$conv"
 # structure
 cfg no-sections     'no sections: a cfg starts with \[net\]'                    "# nothing here
 "

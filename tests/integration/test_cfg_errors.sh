@@ -131,6 +131,10 @@ output=2
 bad cutmix-mode   'layer 0 \[cutmix\]: mode=pixel: unknown value' "$head[cutmix]
 mode=pixel
 $conv"
+bad siamese-seed  'layer 3 \[siamese\]: seed=-1: must be >= 0' "$head$conv[branch]
+$conv[siamese]
+seed=-1
+"
 bad siamese-prob  'layer 3 \[siamese\]: prob=x: not a number' "$head$conv[branch]
 $conv[siamese]
 prob=x

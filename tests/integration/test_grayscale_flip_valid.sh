@@ -64,9 +64,21 @@ run_dn fvalid0.log valid mirror/tiny.data flip0.cfg mirror/backup/flip0.weights 
 a0=$(top1 fvalid0.log)
 echo "left/right-lit classes with flip=0: top-1 $a0 (chance 0.5)"
 fcmp "$a0" '>' 0.9 || fail "flip=0 should learn a mirror-sensitive task: top-1 $a0"
-# What flip=1 does is counted at the loader. Training accuracy under flip=1 is no clean signal:
-# runs of this very test ended anywhere from 0.05 to 0.97 top-1, i.e. the flips that Darknet's
-# rand() draws were not independent of which images it picked (left for the seeding issue).
+# flip=1 (the default): a mirrored image carries the other class's label, so the left/right task
+# has nothing to learn: the loss stays at ln 2 and both classes get p ~ 0.5. Top-1 is then decided
+# by near-ties and is no signal (runs ended anywhere from 0.05 to 0.97, with Darknet's rand() and
+# with seeded generators alike: the loss stayed at 0.69 in both, so the flips were not correlated
+# with the images picked). A seeded run (patch 0020) repeats exactly, top-1 included.
+for r in 1 2; do
+    run_dn ftrain1-$r.log classifier train mirror/tiny.data base.cfg -seed 1 || fail "flip=1 training exited $?"
+    cp mirror/backup/base.weights flip1-$r.weights
+done
+cmp -s flip1-1.weights flip1-2.weights || fail "flip=1 with -seed 1: two runs wrote different weights"
+l1=$(avg_loss ftrain1-1.log last)
+fcmp "$l1" '>' 0.66 && fcmp "$l1" '<' 0.73 || fail "flip=1: final loss $l1 is not ln 2 = 0.693 +- 0.035: the flips are not independent of the labels"
+run_dn fvalid1.log valid mirror/tiny.data base.cfg flip1-1.weights || fail "flip=1 valid exited $?"
+echo "ok   flip=1, -seed 1: loss $(avg_loss ftrain1-1.log first) -> $l1 (ln 2 = 0.693), top-1 $(top1 fvalid1.log), two runs identical"
+# What flip=1 does is also counted at the loader.
 img=$(head -n1 mirror/train.list)
 for c in 1 3; do
     m1=$("$TOOLS/flip_count" "$img" 2000 1 $c | awk '{print $2}')

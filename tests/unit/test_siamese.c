@@ -222,6 +222,47 @@ static void test_same_seed_same_draws(void **state)
     free_network(n1); free_network(n2); free_network(n3);
 }
 
+/* Multi-GPU training (-gpus 0,1,...) parses one network per GPU with gpu_index set to that GPU:
+ * GPU 0 and the CPU (-1) draw exactly as the seed says, every other GPU its own stream
+ * (mixer_replica_seed), also after a reseed. */
+static void test_replicas_draw_differently(void **state)
+{
+    (void)state;
+    assert_true(mixer_replica_seed(123, -1) == 123 && mixer_replica_seed(123, 0) == 123);
+    assert_true(mixer_replica_seed(123, 1) != 123 && mixer_replica_seed(123, 2) != mixer_replica_seed(123, 1));
+    assert_true(mixer_replica_seed(123, 1) != mixer_replica_seed(124, 0));
+    const int saved = gpu_index;
+    network *nets[4];
+    const int gpus[4] = {-1, 0, 1, 2};
+    for (int k = 0; k < 4; ++k) {   /* a CPU build: gpu_index only tags the network here */
+        gpu_index = gpus[k];
+        nets[k] = parse_cfg_text(two_connected_branches("seed=123\nmode=sample"));
+        assert_int_equal(siamese_at(nets[k], 3)->m.cfg.replica, gpus[k]);
+        nets[k]->gpu_index = -1;       /* run on the CPU */
+    }
+    gpu_index = saved;
+    int differ12 = 0, differ01 = 0;
+    for (int step = 0; step < 6; ++step) {
+        if (step == 3)   /* a reseed keeps the replicas apart */
+            for (int k = 0; k < 4; ++k) mixer_reseed(&siamese_at(nets[k], 3)->m, 77);
+        for (int k = 0; k < 4; ++k) {
+            fill(nets[k]->input, 6 * 5, 50 + step, 1.0f);
+            set_one_hot(nets[k]->truth, classes6, 6, 3);
+            nets[k]->train = 1;
+            forward_network(nets[k]);
+        }
+        const mixer *m[4];
+        for (int k = 0; k < 4; ++k) m[k] = &siamese_at(nets[k], 3)->m;
+        assert_memory_equal(m[0]->lambda, m[1]->lambda, 6 * sizeof(float));      /* CPU == GPU 0 */
+        assert_memory_equal(m[0]->partner, m[1]->partner, 6 * sizeof(int));
+        differ01 += memcmp(m[1]->lambda, m[2]->lambda, 6 * sizeof(float)) != 0;  /* GPU 0 != GPU 1 */
+        differ12 += memcmp(m[2]->lambda, m[3]->lambda, 6 * sizeof(float)) != 0;  /* GPU 1 != GPU 2 */
+    }
+    assert_int_equal(differ01, 6);
+    assert_int_equal(differ12, 6);
+    for (int k = 0; k < 4; ++k) free_network(nets[k]);
+}
+
 static void test_save_load_predict_round_trip(void **state)
 {
     (void)state;
@@ -345,6 +386,7 @@ int main(void)
         cmocka_unit_test(test_gradient_two_branches),
         cmocka_unit_test(test_gradient_shared_stem),
         cmocka_unit_test(test_same_seed_same_draws),
+        cmocka_unit_test(test_replicas_draw_differently),
         cmocka_unit_test(test_save_load_predict_round_trip),
         cmocka_unit_test(test_resize_network),
         cmocka_unit_test(test_route_shortcut_and_two_blocks),
