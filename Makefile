@@ -11,6 +11,10 @@
 # make deps         install missing build dependencies with apt-get (sudo when not root)
 # make bench        training/validation speed and memory: this build vs stock Darknet, Siamese vs
 #                   baseline, per-layer shares (bench/run.sh; report in build/bench/)
+# make experiments  the paper's evidence on Fashion-MNIST subsets: methods x alpha x sizes x seeds, the
+#                   mixing point, ensemble vs branches, tables and gnuplot plots, decision boundaries
+#                   (scripts/experiments.sh; about 48 min on 2 idle cores); QUICK=1: the small grid (minutes)
+# make boundary     only the decision-boundary figure (build/tools/boundary) into results/boundary.png
 # make clean        remove build products; make distclean also removes the fetched source
 #
 # Options (same names as Darknet's own Makefile): OPENCV=1 (default) GPU=0 CUDNN=0 OPENMP=0 DEBUG=0
@@ -30,6 +34,7 @@ DEBUG    = 0
 BLAS     = 1
 PATCH_LAST =
 SAN      = 0
+QUICK    = 0
 ARCH     = -gencode arch=compute_90,code=sm_90
 CUDA_DIR = /usr/local/cuda
 NVCC     = $(CUDA_DIR)/bin/nvcc
@@ -65,7 +70,11 @@ ifeq ($(OPENCV),1)
 DEPS_BUILD += libopencv-dev
 endif
 # clang-14 and its libFuzzer runtime (libclang-rt-14-dev) build the fuzzing harnesses.
-DEPS_TEST := libcmocka-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev
+# python3 runs scripts/sweep.py (grids of runs; tests/integration/test_sweep_local.sh, test_slurm.sh).
+# slurm-wlm and munge are not listed: test_slurm.sh installs them itself, and only when root.
+DEPS_TEST := libcmocka-dev dataset-fashion-mnist clang-14 libclang-rt-14-dev python3 gnuplot-nox
+# make experiments draws its plots with gnuplot and runs scripts/sweep.py and exp-report.py with python3.
+DEPS_EXPERIMENTS := dataset-fashion-mnist python3 gnuplot-nox
 
 # SAN=1: every report stops the program (-fno-sanitize-recover); tests/run.sh collects them.
 SAN_FLAGS :=
@@ -111,7 +120,7 @@ DK_VARS = GPU=$(GPU) CUDNN=$(CUDNN) OPENCV=$(OPENCV) OPENMP=$(OPENMP) DEBUG=$(DE
           ALIB='$(OBJDIR)/libdarknet.a' PLUGIN_OBJS='$(PLUGIN_OBJS)' PLUGIN_LDFLAGS='$(PLUGIN_LDFLAGS)' \
           $(if $(filter 1,$(SAN)),OPTS='-O2 -g $(SAN_FLAGS)')
 
-.PHONY: all deps deps-check host tools test demo bench stock fuzz gpu-build gpu-check clean distclean FORCE
+.PHONY: all deps deps-check host tools test demo experiments boundary bench stock fuzz gpu-build gpu-check clean distclean FORCE
 .DELETE_ON_ERROR:
 
 all: host
@@ -276,6 +285,17 @@ fuzz: deps-check $(DK)/.patched
 demo: tools
 	@scripts/deps.sh ensure dataset-fashion-mnist
 	@BUILD='$(BUILD)' scripts/demo.sh
+
+# The experiments of the paper (scripts/experiments.sh; settings there): a resumable grid run by
+# scripts/sweep.py, the report by scripts/exp-report.py. `make experiments QUICK=1`: the small grid.
+experiments: tools
+	@scripts/deps.sh ensure $(DEPS_EXPERIMENTS)
+	@BUILD='$(BUILD)' QUICK='$(QUICK)' scripts/experiments.sh
+
+BOUNDARY_OUT = results/boundary.png
+boundary: tools
+	@mkdir -p $(dir $(BOUNDARY_OUT))
+	$(BUILD)/tools/boundary --out $(BOUNDARY_OUT)
 
 # Benchmarks (bench/run.sh, not part of `make test`): this build against stock Darknet, i.e. Debian's
 # source with only the plugin hooks (patches 0001-0003) and Darknet's own gemm, built into build/stock/out/.

@@ -306,13 +306,20 @@ typedef struct conv_image_set {
  * Our own 30 lines on zlib rather than Darknet's writers: save_image_options goes through floats
  * with truncation (255*v can land one below the byte), sprintf's the name into a 256-byte buffer and
  * reports no failure; its stbi_write_png sits in image.o, which pulls OpenCV's 250 shared libraries
- * into every converter start (0.13 s, most of a test run that starts the converters 30 times). */
+ * into every converter start (0.13 s, most of a test run that starts the converters 30 times).
+ * Any size (the buffers are allocated): scripts/boundary.c writes its figure with it too. */
 CONV_FN int conv_write_png(const char *path, int w, int h, int c, const unsigned char *px)
 {
-    enum { MAX_RAW = 64 * (1 + 64 * 3) };
-    unsigned char raw[MAX_RAW], file[8 + 25 + 12 + MAX_RAW + MAX_RAW / 1000 + 64 + 12];
     size_t row = (size_t)w * c, n_raw = (size_t)h * (row + 1);
-    if (n_raw > MAX_RAW) return EINVAL;
+    uLong bound = compressBound((uLong)n_raw);
+    size_t cap = 8 + (12 + 13) + (12 + (size_t)bound) + 12;
+    unsigned char *raw = malloc(n_raw), *file = malloc(cap);
+    if (!raw || !file || w <= 0 || h <= 0 || (c != 1 && c != 3)) {
+        int err = raw && file ? EINVAL : ENOMEM;
+        free(raw);
+        free(file);
+        return err;
+    }
     for (int y = 0; y < h; ++y) {        /* each row: filter type 0 (none), then its bytes */
         raw[(size_t)y * (row + 1)] = 0;
         memcpy(raw + (size_t)y * (row + 1) + 1, px + (size_t)y * row, row);
@@ -320,6 +327,7 @@ CONV_FN int conv_write_png(const char *path, int w, int h, int c, const unsigned
     static const unsigned char sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
     memcpy(file, sig, 8);
     size_t at = 8;
+    int err = 0;
     /* chunk: length, type, data, CRC of type and data; all numbers big-endian */
 #define CONV_BE32(p, v) ((p)[0] = (unsigned char)((v) >> 24), (p)[1] = (unsigned char)((v) >> 16), \
                          (p)[2] = (unsigned char)((v) >> 8), (p)[3] = (unsigned char)(v))
@@ -327,14 +335,14 @@ CONV_FN int conv_write_png(const char *path, int w, int h, int c, const unsigned
     CONV_BE32(ihdr, (uint32_t)w);
     CONV_BE32(ihdr + 4, (uint32_t)h);
     const char *types[3] = {"IHDR", "IDAT", "IEND"};
-    for (int k = 0; k < 3; ++k) {
+    for (int k = 0; k < 3 && !err; ++k) {
         unsigned char *chunk = file + at;
         uLongf len = 0;
         memcpy(chunk + 4, types[k], 4);
         if (k == 0) { memcpy(chunk + 8, ihdr, 13); len = 13; }
         if (k == 1) {
-            len = (uLongf)(sizeof file - at - 12 - 12);
-            if (compress2(chunk + 8, &len, raw, (uLong)n_raw, Z_DEFAULT_COMPRESSION) != Z_OK) return ENOMEM;
+            len = bound;
+            if (compress2(chunk + 8, &len, raw, (uLong)n_raw, Z_DEFAULT_COMPRESSION) != Z_OK) { err = ENOMEM; break; }
         }
         CONV_BE32(chunk, (uint32_t)len);
         uLong crc = crc32(crc32(0L, Z_NULL, 0), chunk + 4, (uInt)len + 4);
@@ -342,11 +350,17 @@ CONV_FN int conv_write_png(const char *path, int w, int h, int c, const unsigned
         at += 12 + len;
     }
 #undef CONV_BE32
-    FILE *f = fopen(path, "wb");
-    if (!f) return errno;
-    size_t wrote = fwrite(file, 1, at, f);
-    int err = wrote == at ? 0 : errno ? errno : EIO;
-    if (fclose(f) && !err) err = errno ? errno : EIO;
+    free(raw);
+    if (!err) {
+        FILE *f = fopen(path, "wb");
+        if (!f) err = errno;
+        else {
+            size_t wrote = fwrite(file, 1, at, f);
+            err = wrote == at ? 0 : errno ? errno : EIO;
+            if (fclose(f) && !err) err = errno ? errno : EIO;
+        }
+    }
+    free(file);
     return err;
 }
 

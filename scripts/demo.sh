@@ -13,6 +13,7 @@
 #   FMNIST_SRC      the idx .gz files [/usr/share/datasets/fashion-mnist]
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. scripts/lib.sh
 per_class=${DEMO_PER_CLASS:-100}
 seed=${DEMO_SEED:-1}
 test_per_class=${DEMO_TEST_PER_CLASS:-0}
@@ -27,40 +28,17 @@ t_start=$SECONDS
 say() { printf '\n== %s\n' "$*"; }
 
 say "data: Fashion-MNIST, $per_class training images per class (seed $seed), test set: ${test_per_class/#0/all}"
-# Converted once per setting; a stamp says which subset the folder holds.
-stamp="per_class=$per_class seed=$seed test_per_class=$test_per_class src=$src"
-if [ "$(cat "$data/.demo-stamp" 2>/dev/null)" != "$stamp" ]; then
-    rm -rf "$data"
-    "$tools/fmnist2darknet" --src "$src" --out "$data" --per-class "$per_class" --seed "$seed" \
-        ${test_per_class:+--test-per-class "$test_per_class"}
-    echo "$stamp" > "$data/.demo-stamp"
-else
-    echo "using $data (already converted with these settings)"
-fi
+fmnist_subset "$data" "$per_class" "$seed" "$test_per_class" "$src" "$tools"
 n_train=$(wc -l < "$data/train.list")
 n_test=$(wc -l < "$data/valid.list")
 
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
-data_abs=$(cd "$data" && pwd)
-# The lists hold paths as the converter was given them (relative ones are relative to the
-# repository root, where darknet runs); the .data file itself can name them absolutely.
-cat > "$out/fashion.data" <<DATA
-classes=10
-train=$data_abs/train.list
-valid=$data_abs/valid.list
-labels=$data_abs/labels.list
-backup=$out
-top=2
-DATA
+write_data_file "$out/fashion.data" "$data" "$out"
 
 # The run's own copies of the cfgs (with DEMO_ITERS applied), so results.md says what ran.
 for name in baseline siamese; do
-    if [ "$iters" != 0 ]; then
-        sed "s/^max_batches=.*/max_batches=$iters/" "cfg/fashion-$name.cfg" > "$out/fashion-$name.cfg"
-    else
-        cp "cfg/fashion-$name.cfg" "$out/fashion-$name.cfg"
-    fi
+    set_max_batches "cfg/fashion-$name.cfg" "$out/fashion-$name.cfg" "$iters"
 done
 
 # train NAME: classifier train with progress every 100 iterations; sets train_seconds[NAME].
@@ -87,9 +65,8 @@ evaluate() {
         | awk -v n="$n_test" '/top 1: / { split($0, a, ":"); i = a[1] + 1
                                         if (i % 2000 == 0 || i == n) { printf "  %d/%d %s\n", i, n, $0; fflush() } }'
     [ "${PIPESTATUS[0]}" = 0 ] || { tail -n 5 "$out/$row-valid.err" >&2; echo "demo: evaluating $row failed" >&2; exit 1; }
-    local last; last=$(grep 'top 1: ' "$log" | tail -n 1)
-    top1[$row]=$(echo "$last" | sed -E 's/.*top 1: ([0-9.]+),.*/\1/')
-    top2[$row]=$(echo "$last" | sed -E 's/.*top 2: ([0-9.]+).*/\1/')
+    top1[$row]=$(valid_top "$log" 1)
+    top2[$row]=$(valid_top "$log" 2)
 }
 
 train baseline
