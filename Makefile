@@ -19,7 +19,7 @@
 #
 # Options (same names as Darknet's own Makefile): OPENCV=1 (default) GPU=0 CUDNN=0 OPENMP=0 DEBUG=0
 #   BLAS=1          gemm through OpenBLAS (cblas_sgemm); BLAS=0: Darknet's own gemm
-#   PATCH_LAST=NNNN apply only patches/0001..NNNN (make bench builds stock Darknet with PATCH_LAST=0003)
+#   PATCH_LAST=NNNN apply only patches/0001..NNNN (make bench builds stock Darknet with PATCH_LAST=0014)
 #   ARCH="-gencode arch=compute_90,code=sm_90"   (GPU=1 only; CUDA 13 has no compute_30/35)
 #   CUDA_DIR=/usr/local/cuda   DARKNET_SRC=/path/to/unpacked/debian/darknet/source
 #   SAN=1: -fsanitize=address,undefined (any report is fatal), objects in build/obj/<config>-san/
@@ -298,11 +298,12 @@ boundary: tools
 	$(BUILD)/tools/boundary --out $(BOUNDARY_OUT)
 
 # Benchmarks (bench/run.sh, not part of `make test`): this build against stock Darknet, i.e. Debian's
-# source with only the plugin hooks (patches 0001-0003) and Darknet's own gemm, built into build/stock/out/.
+# source with the plugin hooks and the correctness patches 0001-0014, none of the speed patches (0015-0019),
+# and Darknet's own gemm, built into build/stock/out/.
 BENCH_DRIVERS := $(BUILD)/bench/bench_train $(BUILD)/stock/out/bench_train
 
 stock: $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
-	@$(MAKE) --no-print-directory host BUILD=$(BUILD)/stock OUTDIR=$(BUILD)/stock/out PATCH_LAST=0003 BLAS=0 \
+	@$(MAKE) --no-print-directory host BUILD=$(BUILD)/stock OUTDIR=$(BUILD)/stock/out PATCH_LAST=0014 BLAS=0 \
 	    DARKNET_SRC='$(PRISTINE)' OPENCV=$(OPENCV)
 
 BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -pthread

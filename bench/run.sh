@@ -1,6 +1,6 @@
 #!/bin/bash
 # bench/run.sh: `make bench`. Training and validation speed and memory of this build against stock
-# Darknet (Debian's source with only the plugin hooks, patches 0001-0003, Darknet's own gemm; built
+# Darknet (Debian's source with the plugin hooks and correctness patches 0001-0014, none of the speed patches 0015-0019, Darknet's own gemm; built
 # by `make bench` into build/stock/out/) and, where Debian's python3-torch is installed, PyTorch.
 # Prints a report with the ratios and writes it to $BENCH_OUT/results.md and results.csv.
 #
@@ -211,7 +211,7 @@ fi
     echo "Machine: $(nproc) cores, $(sed -n 's/^model name\s*: //p' /proc/cpuinfo | head -n 1), $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo); load average (1/5/15 min) at the start $load_start, at the end $(cut -d' ' -f1-3 /proc/loadavg | tr ' ' '/');"
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'); $(git rev-parse --short HEAD 2>/dev/null || echo '?') + working tree; $((SECONDS - t_start)) s."
     echo "Builds: **ours** = this build (all patches; gemm through OpenBLAS; $(awk '$2 == "ours" && $4 == "threads" {print $5; exit}' "$raw") threads: Darknet's pool, patch 0017);"
-    echo "**stock** = Debian's darknet source + plugin hooks only (patches 0001-0003), Darknet's own gemm, one thread;"
+    echo "**stock** = Debian's darknet source + plugin hooks and correctness patches (0001-0014; none of the speed patches 0015-0019), Darknet's own gemm, one thread;"
     [ $torch = 1 ] && echo "**torch** = Debian's python3-torch $(/usr/bin/python3 -c 'import torch; print(torch.__version__)'), $(nproc) threads, the same networks (bench/torch_train.py)."
     echo
     echo "## Training step (synthetic data, median of $rounds interleaved rounds)"

@@ -152,7 +152,11 @@ static void branch_choose_buffers(network *net, int index)
     layer *l = &net->layers[index];
     branch_state *st = l->plugin_state;
     LAYER_TYPE next = index + 1 < net->n ? net->layers[index + 1].type : BLANK;
+#ifdef DARKNET_FORWARD_READS_STORED_OUTPUT
     st->share = next == CONVOLUTIONAL || next == CONNECTED || next == MAXPOOL || next == AVGPOOL;
+#else   /* forward_network would hand the next layer a stale pointer (no patch 0019): copy */
+    st->share = 0;
+#endif
     int read_later = 0;
     for (int j = index + 1; j < net->n; ++j) read_later |= reads_layer(net, j, index);
     st->no_delta = st->from < 0 && !read_later && (next == CONVOLUTIONAL || next == CONNECTED);

@@ -35,7 +35,11 @@ int mixer_parse(const plugin_section_args *a, mixer_config *cfg)
     if (!(prob >= 0 && prob <= 1)) { plugin_error(a, "prob", "must be in [0,1]"); return -1; }
     if (plugin_opt_float(a, "stop", 1.0f, &stop)) return -1;
     if (!(stop >= 0 && stop <= 1)) { plugin_error(a, "stop", "must be in [0,1] (a fraction of max_batches)"); return -1; }
+#ifdef DARKNET_RUN_SEED
     cfg->seeded = plugin_opt_present(a, "seed") ? MIXER_SEED_KEY : a->net && a->net->seeded ? MIXER_SEED_RUN : MIXER_SEED_CLOCK;
+#else   /* a Darknet without patch 0020 (make bench's stock build): no run seed */
+    cfg->seeded = plugin_opt_present(a, "seed") ? MIXER_SEED_KEY : MIXER_SEED_CLOCK;
+#endif
     if (plugin_opt_int(a, "seed", 0, &seed_opt)) return -1;
     if (seed_opt < 0) { plugin_error(a, "seed", "must be >= 0"); return -1; }
     cfg->mix = (mix_params){alpha, beta, (mix_mode)mode, (mix_pairing)pairing};
@@ -43,7 +47,9 @@ int mixer_parse(const plugin_section_args *a, mixer_config *cfg)
     cfg->stop = stop;
     cfg->replica = a->net ? a->net->gpu_index : -1;
     if (cfg->seeded == MIXER_SEED_KEY) cfg->seed = (uint64_t)seed_opt;
+#ifdef DARKNET_RUN_SEED
     else if (cfg->seeded == MIXER_SEED_RUN) cfg->seed = mix_derive_seed((uint64_t)a->net->seed, (uint64_t)a->index);
+#endif
     else cfg->seed = ((uint64_t)time(NULL) * 1000003u + (uint64_t)getpid() * 7919u + (uint64_t)a->index) % 2147483647u;
     return 0;
 }

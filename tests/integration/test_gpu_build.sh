@@ -47,6 +47,8 @@ elif [ -e "$cuda/include/cudnn_version.h" ] || [ -e /usr/include/cudnn_version.h
     nm "$TMPDIR/cudnn/libdarknet.a" | grep -q ' U cudnnGetConvolutionForwardAlgorithm_v7$' \
         || fail "CUDNN=1 build does not choose algorithms with cuDNN's _v7 calls"
     echo "ok   GPU=1 CUDNN=1 build links in $((SECONDS - t0)) s (cuDNN $(sed -n 's/^#define CUDNN_MAJOR *//p' "$cuda/include/cudnn_version.h" 2>/dev/null))"
+else
+    echo "note: no cuDNN headers on this machine: the CUDNN=1 build was not compiled (only its refusal is checked)"
 fi
 
 # CUDNN=1 with headers nowhere: a clear message at once, not an error deep in the build.
