@@ -306,7 +306,7 @@ stock: $(if $(DARKNET_SRC),,$(BUILD)/src/darknet-src/debian/changelog)
 	@$(MAKE) --no-print-directory host BUILD=$(BUILD)/stock OUTDIR=$(BUILD)/stock/out PATCH_LAST=0014 BLAS=0 \
 	    DARKNET_SRC='$(PRISTINE)' OPENCV=$(OPENCV)
 
-BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -pthread
+BENCH_CFLAGS := -std=gnu11 -O2 -g -Wall -Wextra -pthread $(SAN_FLAGS)
 BENCH_LIBS    = -lm -pthread $(if $(filter 1,$(OPENCV)),$(shell pkg-config --libs opencv4 2>/dev/null) -lstdc++)
 
 $(BUILD)/bench/bench_train: bench/bench_train.c libdarknet.a
